@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install pcdiff with its development tools into the active environment and run every check:
+# the generated package and the notebooks are in sync, every notebook runs (nbdev_test),
+# the docs processing and an HTML render of every notebook succeed, and the pytest suite passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[dev]"
+
+echo "== generated code and cleaned notebooks are in sync"
+nbdev_export
+nbdev_clean
+if [ -n "$(git status --porcelain -- pcdiff nbs)" ]; then
+  git status --porcelain -- pcdiff nbs
+  echo "nbdev_export/nbdev_clean changed the tree: export and clean the notebooks, then commit" >&2
+  exit 1
+fi
+
+echo "== notebooks (nbdev_test)"
+nbdev_test --n_workers 2 --timing
+
+echo "== documentation processing and HTML render"
+python tests/check_docs.py
+
+echo "== pytest"
+python -m pytest -q tests
