@@ -5,21 +5,21 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #634e3439
+# %% ../nbs/02_layers.ipynb #bca95eea
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #b30c3729
+# %% ../nbs/02_layers.ipynb #2571d270
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
     return torch.cat([t, t.new_zeros(shape)], dim)
 
 class LeafRegions(nn.Module):
-    "Products of leaves over the regions of each repetition: `(N, F) -> (N, G, K, R)`."
+    "Products of leaves over the regions of each repetition: `(N, F) -> (R, G, N, K)`."
     def __init__(self, leaf:Leaf, regions:Tensor):
         super().__init__()
         self.leaf = leaf
@@ -32,94 +32,96 @@ class LeafRegions(nn.Module):
         self.register_buffer('inverse', inverse[:, :F].contiguous(), persistent=False)
 
     def _by_region(self, t:Tensor) -> Tensor:
-        "Per-feature parameters `(F, K, R, E)` -> per-region `(R, G, Fg, K, E)`."
+        "Per-feature leaf parameters `(F, K, R, E)` -> per-region `(R, G, K, Fg*E)`."
         R, G, Fg = self.regions.shape
-        t = _pad_features(t, 0).permute(2, 0, 1, 3)                             # (R, F+1, K, E)
-        idx = self.regions.reshape(R, -1, 1, 1).expand(-1, -1, *t.shape[2:])
-        return t.gather(1, idx).reshape(R, G, Fg, *t.shape[2:])
+        t = _pad_features(t, 0).permute(2, 1, 0, 3)                               # (R, K, F+1, E)
+        idx = self.regions.reshape(R, 1, -1, 1).expand(-1, t.shape[1], -1, t.shape[3])
+        return t.gather(2, idx).reshape(R, t.shape[1], G, -1).transpose(1, 2)     # (R, G, K, Fg*E)
 
     def forward(self, x:Tensor, mpe:bool=False) -> Tensor:
-        "Log-likelihoods (or max-products) of the leaf regions, `(N, F) -> (N, G, K, R)`."
+        "Log-likelihoods (or max-products) of the leaf regions, `(N, F) -> (R, G, N, K)`."
         R, G, Fg = self.regions.shape
         if isinstance(self.leaf, ExpFamilyLeaf) and not mpe:
-            z = _pad_features(self.leaf.stats_with_mask(x), 1)                  # (N, F+1, S)
-            z = z[:, self.regions.reshape(-1)].reshape(x.shape[0], R, G, -1)    # (N, R, G, Fg*S)
-            theta = self._by_region(self.leaf.params_with_mask())               # (R, G, Fg, K, S)
-            theta = theta.transpose(3, 4).reshape(R, G, -1, theta.shape[3])     # (R, G, Fg*S, K)
-            return torch.einsum('nrgc,rgck->ngkr', z, theta)
-        lp = self.leaf.log_prob(x)                                              # (N, F, K, R)
+            z = _pad_features(self.leaf.stats_with_mask(x).permute(1, 2, 0), 0)     # (F+1, S, N)
+            z = z[self.regions.reshape(-1)].reshape(R, G, -1, x.shape[0])          # (R, G, Fg*S, N)
+            theta = self._by_region(self.leaf.params_with_mask())                 # (R, G, K, Fg*S)
+            return torch.matmul(theta, z).transpose(2, 3)
+        lp = self.leaf.log_prob(x)                                                # (N, F, K, R)
         if mpe: lp = torch.where(torch.isnan(x)[..., None, None], self.leaf.mode_log_prob(), lp)
-        lp = _pad_features(lp, 1).permute(0, 3, 1, 2)                           # (N, R, F+1, K)
-        idx = self.regions.reshape(1, R, -1, 1).expand(x.shape[0], -1, -1, lp.shape[-1])
-        return lp.gather(2, idx).reshape(x.shape[0], R, G, Fg, -1).sum(3).permute(0, 2, 3, 1)
+        lp = _pad_features(lp.permute(3, 1, 0, 2), 1)                             # (R, F+1, N, K)
+        idx = self.regions.reshape(R, -1, 1, 1).expand(-1, -1, *lp.shape[2:])
+        return lp.gather(1, idx).reshape(R, G, Fg, *lp.shape[2:]).sum(2)
 
     def down(self, ctx:Tensor, rep:Tensor, **draw_kw) -> Tensor:
-        "Values `(N, F)` for leaf-channel choices `ctx` `(N, G, K, R)` and repetition choices `rep` `(N, R)`."
+        "Values `(N, F)` for leaf-channel choices `ctx` `(R, G, N, K)` and repetition choices `rep` `(N, R)`."
+        R, G, N, _ = ctx.shape
         mixed = {}
         for name, (p, power) in self.leaf.mixable().items():
             extra = p.shape[3:]
-            pg = self._by_region(p.reshape(*p.shape[:3], -1))                   # (R, G, Fg, K, E)
-            m = torch.einsum('ngkr,rgfke->nrgfe', ctx ** power, pg).flatten(2, 3)   # (N, R, G*Fg, E)
-            idx = self.inverse[None, :, :, None].expand(m.shape[0], -1, -1, m.shape[-1])
-            m = torch.einsum('nr,nrfe->nfe', rep ** power, m.gather(2, idx))   # (N, F, E)
-            mixed[name] = m.reshape(*m.shape[:2], *extra)
+            m = torch.matmul(ctx ** power, self._by_region(p.reshape(*p.shape[:3], -1)))  # (R, G, N, Fg*E)
+            m = m.reshape(R, G, N, -1, int(extra.numel())).permute(2, 0, 1, 3, 4).reshape(N, R, -1, int(extra.numel()))
+            m = m.gather(2, self.inverse[None, :, :, None].expand(N, -1, -1, m.shape[-1]))     # (N, R, F, E)
+            m = torch.einsum('nr,nrfe->nfe', rep ** power, m)                     # (N, F, E)
+            mixed[name] = m.reshape(N, m.shape[1], *extra)
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #7080ca0d
+# %% ../nbs/02_layers.ipynb #dcc0e2a9
 def _pair_log_prob(ll:Tensor) -> Tensor:
-    "Log-values of all left x right products of adjacent regions: `(N, 2G, K, R) -> (N, G, K*K, R)`."
+    "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
-    return (left[:, :, :, None] + right[:, :, None, :]).flatten(2, 3)
+    return (left[..., :, None] + right[..., None, :]).flatten(3)
 
 class EinsumLayer(nn.Module):
-    "Products of region pairs mixed by `out_channels` sums: `(N, 2G, K_in, R) -> (N, G, K_out, R)`."
+    "Products of region pairs mixed by `out_channels` sums: `(R, 2G, N, K_in) -> (R, G, N, K_out)`."
     def __init__(self, num_regions:int, in_channels:int, out_channels:int, num_repetitions:int, generator=None):
         super().__init__()
         self.in_channels = in_channels
-        shape = (num_regions, out_channels, in_channels ** 2, num_repetitions)
+        shape = (num_repetitions, num_regions, out_channels, in_channels ** 2)
         self.logits = nn.Parameter(torch.rand(shape, generator=generator))
 
-    def log_weights(self): return self.logits.log_softmax(2)          # (G, K_out, K_in^2, R)
+    def log_weights(self): return self.logits.log_softmax(3)          # (R, G, K_out, K_in^2)
 
     def forward(self, ll:Tensor, mpe:bool=False, chunk:int=2**24) -> Tensor:
-        logw = self.log_weights()
         if mpe:
+            logw = self.log_weights()[:, :, None]
             rows = max(1, chunk // logw.numel())
-            return torch.cat([(_pair_log_prob(c)[:, :, None] + logw).amax(3) for c in ll.split(rows)])
+            return torch.cat([(_pair_log_prob(c)[..., None, :] + logw).amax(-1) for c in ll.split(rows, 2)], 2)
         left, right = ll[:, 0::2], ll[:, 1::2]
-        lmax, rmax = left.amax(2, keepdim=True), right.amax(2, keepdim=True)
-        pairs = ((left - lmax).exp()[:, :, :, None] * (right - rmax).exp()[:, :, None, :]).flatten(2, 3)
-        return torch.einsum('ngcr,gkcr->ngkr', pairs, logw.exp()).log() + lmax + rmax
+        lmax, rmax = left.amax(3, keepdim=True), right.amax(3, keepdim=True)
+        pairs = ((left - lmax).exp()[..., :, None] * (right - rmax).exp()[..., None, :]).flatten(3)
+        return torch.matmul(pairs, self.logits.softmax(3).transpose(2, 3)).log_() + lmax + rmax
 
     def down(self, ctx:Tensor, ll:Tensor=None, **select_kw) -> Tensor:
-        "Choices `(N, 2G, K_in, R)` of child nodes for chosen sums `ctx`, given input log-values `ll` (evidence)."
-        logits = torch.einsum('ngkr,gkcr->ngcr', ctx, self.log_weights())
+        "Choices `(R, 2G, N, K_in)` of child nodes for chosen sums `ctx`, given input log-values `ll` (evidence)."
+        logits = torch.matmul(ctx, self.log_weights())                    # (R, G, N, K_in^2)
         if ll is not None: logits = logits + _pair_log_prob(ll)
-        y = select(logits, 2, **select_kw).unflatten(2, (self.in_channels, self.in_channels))
-        return torch.stack([y.sum(3), y.sum(2)], 2).flatten(1, 2)
+        y = select(logits, 3, **select_kw).unflatten(3, (self.in_channels, self.in_channels))
+        return torch.stack([y.sum(4), y.sum(3)], 2).flatten(1, 2)
 
     def extra_repr(self):
-        G, K_out, _, R = self.logits.shape
+        R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #83607d13
+# %% ../nbs/02_layers.ipynb #b410531d
 class RootMixture(nn.Module):
-    "Per-head sums over all top nodes of all repetitions: `(N, 1, K, R) -> (N, H)`."
+    "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
         super().__init__()
         self.in_channels, self.num_repetitions = in_channels, num_repetitions
-        self.logits = nn.Parameter(torch.rand((num_heads, in_channels * num_repetitions), generator=generator))
+        self.logits = nn.Parameter(torch.rand((num_heads, num_repetitions * in_channels), generator=generator))
 
-    def log_weights(self): return self.logits.log_softmax(1)          # (H, K*R)
+    def log_weights(self): return self.logits.log_softmax(1)          # (H, R*K)
+    @staticmethod
+    def children(ll:Tensor) -> Tensor: return ll[:, 0].transpose(0, 1).flatten(1)   # (R, 1, N, K) -> (N, R*K)
 
     def forward(self, ll:Tensor, mpe:bool=False) -> Tensor:
-        s = ll.flatten(1)[:, None] + self.log_weights()                 # (N, H, K*R)
+        s = self.children(ll)[:, None] + self.log_weights()           # (N, H, R*K)
         return s.amax(2) if mpe else s.logsumexp(2)
 
     def down(self, head:Tensor, ll:Tensor=None, **select_kw):
-        "Repetition choice `(N, R)` and top-node choice `(N, 1, K, R)` for head choices `head` `(N, H)`."
+        "Repetition choice `(N, R)` and top-node choice `(R, 1, N, K)` for head choices `head` `(N, H)`."
         logits = head @ self.log_weights()
-        if ll is not None: logits = logits + ll.flatten(1)
-        y = select(logits, 1, **select_kw).unflatten(1, (self.in_channels, self.num_repetitions))
-        rep = y.sum(1)
-        return rep, (y / rep[:, None].clamp_min(1e-30))[:, None]
+        if ll is not None: logits = logits + self.children(ll)
+        y = select(logits, 1, **select_kw).unflatten(1, (self.num_repetitions, self.in_channels))   # (N, R, K)
+        rep = y.sum(2)
+        return rep, (y / rep[..., None].clamp_min(1e-30)).transpose(0, 1)[:, None]
