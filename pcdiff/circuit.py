@@ -6,7 +6,7 @@
 __all__ = ['LEAVES', 'FORMAT', 'check_size', 'check_regions', 'Circuit', 'log_prob', 'conditional_log_prob', 'head_posterior',
            'root_posterior', 'mpe', 'atomic_save', 'load_file', 'save', 'from_config', 'load']
 
-# %% ../nbs/03_circuit.ipynb #ee7f64d6
+# %% ../nbs/03_circuit.ipynb #fc841703
 import os, tempfile
 from pathlib import Path
 import torch
@@ -15,7 +15,7 @@ from .selection import select
 from .leaves import Leaf, Bernoulli, Binomial, Categorical, Gaussian
 from .layers import LeafRegions, EinsumLayer, RootMixture
 
-# %% ../nbs/03_circuit.ipynb #2aa38821
+# %% ../nbs/03_circuit.ipynb #ed11cb47
 LEAVES = {c.__name__: c for c in (Bernoulli, Binomial, Categorical, Gaussian)}
 
 def check_size(v, name, lo=1):
@@ -69,7 +69,7 @@ class Circuit(nn.Module):
         return (f"features={c['num_features']}, depth={self.depth}, repetitions={self.num_repetitions}, "
                 f"sums={c['num_sums']}, leaves={c['num_leaves']}, heads={c['num_heads']}, params={self.num_params():,}")
 
-# %% ../nbs/03_circuit.ipynb #d2d7ba69
+# %% ../nbs/03_circuit.ipynb #654a9d68
 def _param(self): return next(self.parameters())
 
 def _check_x(self, x, name='x') -> Tensor:
@@ -92,7 +92,7 @@ def _check_mask(self, mask, x, name='marginalize') -> Tensor:
 
 Circuit._check_x, Circuit._check_mask = _check_x, _check_mask
 
-# %% ../nbs/03_circuit.ipynb #8bf4e79c
+# %% ../nbs/03_circuit.ipynb #66acf5e0
 def _up(self, x:Tensor, mpe=False, keep=False):
     "Root values `(N, H)`, and with `keep` the inputs `(R, G, N, K)` of the einsum layers and of the root."
     lls = [self.leaves(x, mpe)]
@@ -109,7 +109,7 @@ def log_prob(self, x, marginalize:Tensor=None) -> Tensor:
 
 Circuit._up, Circuit.log_prob, Circuit.forward = _up, log_prob, log_prob
 
-# %% ../nbs/03_circuit.ipynb #ee8e5648
+# %% ../nbs/03_circuit.ipynb #b8a34885
 def conditional_log_prob(self, x, query:Tensor) -> Tensor:
     "`log p(x_query | x_evidence)`: `query` marks the query features; the other non-NaN entries are evidence."
     x = self._check_x(x)
@@ -124,12 +124,12 @@ def root_posterior(self, x) -> Tensor:
     "Responsibilities `(N, H, R, K_top)` of the root's children (top node `k` of repetition `r`) for `x`, per head."
     x = self._check_x(x)
     _, lls = self._up(x, keep=True)
-    s = self.root.children(lls[-1])[:, None] + self.root.log_weights()
+    s = self.root.child_values(lls[-1])[:, None] + self.root.log_weights()
     return s.softmax(2).unflatten(2, (self.num_repetitions, -1))
 
 Circuit.conditional_log_prob, Circuit.head_posterior, Circuit.root_posterior = conditional_log_prob, head_posterior, root_posterior
 
-# %% ../nbs/03_circuit.ipynb #69d00ed8
+# %% ../nbs/03_circuit.ipynb #a1be090a
 def _head_choice(self, n, head, ll_root=None, **select_kw):
     "A one-hot (or relaxed) choice of head `(n, H)`: given, or chosen under a uniform prior (posterior with evidence)."
     H, p = self.num_heads, _param(self)
@@ -159,7 +159,7 @@ def mpe(self, x, head=None) -> Tensor:
 
 Circuit._head_choice, Circuit._down, Circuit.mpe = _head_choice, _down, mpe
 
-# %% ../nbs/03_circuit.ipynb #e2382318
+# %% ../nbs/03_circuit.ipynb #0b0fd077
 FORMAT = 'pcdiff.circuit/1'
 
 def atomic_save(obj, path):

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #bca95eea
+# %% ../nbs/02_layers.ipynb #90c7dc67
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #2571d270
+# %% ../nbs/02_layers.ipynb #9f12518a
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -65,7 +65,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.reshape(N, m.shape[1], *extra)
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #dcc0e2a9
+# %% ../nbs/02_layers.ipynb #74ff120a
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -102,7 +102,7 @@ class EinsumLayer(nn.Module):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #b410531d
+# %% ../nbs/02_layers.ipynb #2c2718e9
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
@@ -112,16 +112,16 @@ class RootMixture(nn.Module):
 
     def log_weights(self): return self.logits.log_softmax(1)          # (H, R*K)
     @staticmethod
-    def children(ll:Tensor) -> Tensor: return ll[:, 0].transpose(0, 1).flatten(1)   # (R, 1, N, K) -> (N, R*K)
+    def child_values(ll:Tensor) -> Tensor: return ll[:, 0].transpose(0, 1).flatten(1)   # (R, 1, N, K) -> (N, R*K)
 
     def forward(self, ll:Tensor, mpe:bool=False) -> Tensor:
-        s = self.children(ll)[:, None] + self.log_weights()           # (N, H, R*K)
+        s = self.child_values(ll)[:, None] + self.log_weights()           # (N, H, R*K)
         return s.amax(2) if mpe else s.logsumexp(2)
 
     def down(self, head:Tensor, ll:Tensor=None, **select_kw):
         "Repetition choice `(N, R)` and top-node choice `(R, 1, N, K)` for head choices `head` `(N, H)`."
         logits = head @ self.log_weights()
-        if ll is not None: logits = logits + self.children(ll)
+        if ll is not None: logits = logits + self.child_values(ll)
         y = select(logits, 1, **select_kw).unflatten(1, (self.num_repetitions, self.in_channels))   # (N, R, K)
         rep = y.sum(2)
         return rep, (y / rep[..., None].clamp_min(1e-30)).transpose(0, 1)[:, None]
