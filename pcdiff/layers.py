@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #90c7dc67
+# %% ../nbs/02_layers.ipynb #53813427
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #9f12518a
+# %% ../nbs/02_layers.ipynb #aaded89b
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -65,7 +65,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.reshape(N, m.shape[1], *extra)
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #74ff120a
+# %% ../nbs/02_layers.ipynb #1731d127
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -95,14 +95,22 @@ class EinsumLayer(nn.Module):
         "Choices `(R, 2G, N, K_in)` of child nodes for chosen sums `ctx`, given input log-values `ll` (evidence)."
         logits = torch.matmul(ctx, self.log_weights())                    # (R, G, N, K_in^2)
         if ll is not None: logits = logits + _pair_log_prob(ll)
-        y = select(logits, 3, **select_kw).unflatten(3, (self.in_channels, self.in_channels))
-        return torch.stack([y.sum(4), y.sum(3)], 2).flatten(1, 2)
+        logits = logits.unflatten(3, (self.in_channels, self.in_channels))  # (R, G, N, K_left, K_right)
+        if select_kw.get('mpe'):
+            y = select(logits.flatten(3), 3, **select_kw).unflatten(3, logits.shape[3:])
+            left, right = y.sum(4), y.sum(3)
+        else:
+            marginal = logits.logsumexp(4)                                 # log p(left = i)
+            left = select(marginal, 3, **select_kw)
+            conditional = logits - marginal[..., None]                     # log p(right = j | left = i)
+            right = select(torch.matmul(left[..., None, :], conditional)[..., 0, :], 3, **select_kw)
+        return torch.stack([left, right], 2).flatten(1, 2)
 
     def extra_repr(self):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #2c2718e9
+# %% ../nbs/02_layers.ipynb #28f9c3f2
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
