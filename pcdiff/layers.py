@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #53813427
+# %% ../nbs/02_layers.ipynb #7b6d584a
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #aaded89b
+# %% ../nbs/02_layers.ipynb #ab6fadb3
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -23,13 +23,7 @@ class LeafRegions(nn.Module):
     def __init__(self, leaf:Leaf, regions:Tensor):
         super().__init__()
         self.leaf = leaf
-        R, G, Fg = regions.shape
-        F = leaf.shape[0]
         self.register_buffer('regions', regions.long(), persistent=False)
-        # position of each feature in its repetition's flattened region order, (R, F)
-        inverse = torch.zeros(R, F + 1, dtype=torch.long)
-        inverse.scatter_(1, self.regions.reshape(R, -1), torch.arange(G * Fg).expand(R, -1))
-        self.register_buffer('inverse', inverse[:, :F].contiguous(), persistent=False)
 
     def _by_region(self, t:Tensor) -> Tensor:
         "Per-feature leaf parameters `(F, K, R, E)` -> per-region `(R, G, K, Fg*E)`."
@@ -55,17 +49,19 @@ class LeafRegions(nn.Module):
     def down(self, ctx:Tensor, rep:Tensor, **draw_kw) -> Tensor:
         "Values `(N, F)` for leaf-channel choices `ctx` `(R, G, N, K)` and repetition choices `rep` `(N, R)`."
         R, G, N, _ = ctx.shape
+        F = self.leaf.shape[0]
+        w = ctx * rep.T[:, None, :, None]                                        # (R, G, N, K)
         mixed = {}
         for name, (p, power) in self.leaf.mixable().items():
             extra = p.shape[3:]
-            m = torch.matmul(ctx ** power, self._by_region(p.reshape(*p.shape[:3], -1)))  # (R, G, N, Fg*E)
-            m = m.reshape(R, G, N, -1, int(extra.numel())).permute(2, 0, 1, 3, 4).reshape(N, R, -1, int(extra.numel()))
-            m = m.gather(2, self.inverse[None, :, :, None].expand(N, -1, -1, m.shape[-1]))     # (N, R, F, E)
-            m = torch.einsum('nr,nrfe->nfe', rep ** power, m)                     # (N, F, E)
-            mixed[name] = m.reshape(N, m.shape[1], *extra)
+            pg = self._by_region(p.reshape(*p.shape[:3], -1))                     # (R, G, K, Fg*E)
+            m = torch.matmul(pg.transpose(2, 3), (w ** power).transpose(2, 3))   # (R, G, Fg*E, N)
+            m = m.reshape(-1, int(extra.numel()), N)                              # (R*G*Fg, E, N)
+            m = m.new_zeros(F + 1, *m.shape[1:]).index_add_(0, self.regions.reshape(-1), m)[:F]
+            mixed[name] = m.permute(2, 0, 1).reshape(N, F, *extra)                # sum over repetitions
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #1731d127
+# %% ../nbs/02_layers.ipynb #52bae52f
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -100,17 +96,18 @@ class EinsumLayer(nn.Module):
             y = select(logits.flatten(3), 3, **select_kw).unflatten(3, logits.shape[3:])
             left, right = y.sum(4), y.sum(3)
         else:
-            marginal = logits.logsumexp(4)                                 # log p(left = i)
-            left = select(marginal, 3, **select_kw)
-            conditional = logits - marginal[..., None]                     # log p(right = j | left = i)
-            right = select(torch.matmul(left[..., None, :], conditional)[..., 0, :], 3, **select_kw)
+            joint = (logits - logits.amax((3, 4), keepdim=True)).exp()    # p(i, j) up to a constant
+            marginal = joint.sum(4)                                        # p(left = i), up to the constant
+            left = select(marginal.log(), 3, **select_kw)
+            right = torch.matmul((left / marginal)[..., None, :], joint)[..., 0, :]   # p(right = j | left = i)
+            right = select(right.log(), 3, **select_kw)
         return torch.stack([left, right], 2).flatten(1, 2)
 
     def extra_repr(self):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #28f9c3f2
+# %% ../nbs/02_layers.ipynb #abb99975
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
