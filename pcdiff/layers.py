@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #7b6d584a
+# %% ../nbs/02_layers.ipynb #6729b52d
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #ab6fadb3
+# %% ../nbs/02_layers.ipynb #e2423ed5
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -36,10 +36,11 @@ class LeafRegions(nn.Module):
         "Log-likelihoods (or max-products) of the leaf regions, `(N, F) -> (R, G, N, K)`."
         R, G, Fg = self.regions.shape
         if isinstance(self.leaf, ExpFamilyLeaf) and not mpe:
-            z = _pad_features(self.leaf.stats_with_mask(x).permute(1, 2, 0), 0)     # (F+1, S, N)
-            z = z[self.regions.reshape(-1)].reshape(R, G, -1, x.shape[0])          # (R, G, Fg*S, N)
+            z, h = self.leaf.stats_with_mask(x)                                   # (N, F, S), (N, F)
+            z = _pad_features(z.permute(1, 2, 0), 0)[self.regions.reshape(-1)]   # (R*G*Fg, S, N)
+            h = _pad_features(h.T, 0)[self.regions].sum(2)                        # (R, G, N)
             theta = self._by_region(self.leaf.params_with_mask())                 # (R, G, K, Fg*S)
-            return torch.matmul(theta, z).transpose(2, 3)
+            return torch.matmul(theta, z.reshape(R, G, -1, x.shape[0])).transpose(2, 3) + h[..., None]
         lp = self.leaf.log_prob(x)                                                # (N, F, K, R)
         if mpe: lp = torch.where(torch.isnan(x)[..., None, None], self.leaf.mode_log_prob(), lp)
         lp = _pad_features(lp.permute(3, 1, 0, 2), 1)                             # (R, F+1, N, K)
@@ -61,7 +62,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.permute(2, 0, 1).reshape(N, F, *extra)                # sum over repetitions
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #52bae52f
+# %% ../nbs/02_layers.ipynb #e5962cb4
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -83,7 +84,7 @@ class EinsumLayer(nn.Module):
             rows = max(1, chunk // logw.numel())
             return torch.cat([(_pair_log_prob(c)[..., None, :] + logw).amax(-1) for c in ll.split(rows, 2)], 2)
         left, right = ll[:, 0::2], ll[:, 1::2]
-        lmax, rmax = left.amax(3, keepdim=True), right.amax(3, keepdim=True)
+        lmax, rmax = left.amax(3, keepdim=True).detach(), right.amax(3, keepdim=True).detach()  # shifts only
         pairs = ((left - lmax).exp()[..., :, None] * (right - rmax).exp()[..., None, :]).flatten(3)
         return torch.matmul(pairs, self.logits.softmax(3).transpose(2, 3)).log_() + lmax + rmax
 
@@ -107,7 +108,7 @@ class EinsumLayer(nn.Module):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #abb99975
+# %% ../nbs/02_layers.ipynb #4559ba3e
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['Leaf', 'choice_value', 'ExpFamilyLeaf', 'Bernoulli', 'log_binom', 'Binomial', 'Categorical', 'Gaussian']
 
-# %% ../nbs/01_leaves.ipynb #ff1d633c
+# %% ../nbs/01_leaves.ipynb #0c063bb3
 import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from .selection import select
 
-# %% ../nbs/01_leaves.ipynb #1b0a0700
+# %% ../nbs/01_leaves.ipynb #1f98f73e
 class Leaf(nn.Module):
     "Base class: `F x K x R` univariate distributions with parameters of shape `(F, K, R)`."
     discrete = True  # values are integers in the support
@@ -60,12 +60,12 @@ class Leaf(nn.Module):
         lp = self._log_prob(x.nan_to_num(0.)[..., None, None])
         return lp.masked_fill(missing[..., None, None], 0.)
 
-# %% ../nbs/01_leaves.ipynb #bb92ef18
+# %% ../nbs/01_leaves.ipynb #c07fc4fc
 def choice_value(logits:Tensor, values:Tensor, **kw) -> Tensor:
     "`sum_b y_b values_b` for a (relaxed) one-hot choice `y = select(logits, -1, **kw)`."
     return (select(logits, -1, **kw) * values).sum(-1)
 
-# %% ../nbs/01_leaves.ipynb #3da7281c
+# %% ../nbs/01_leaves.ipynb #ea5d8d74
 class ExpFamilyLeaf(Leaf):
     "A leaf whose log-density is linear in sufficient statistics: `T(x) . eta - A + h(x)`."
     def stats(self, x): raise NotImplementedError            # (N, F) -> (N, F, S)
@@ -79,17 +79,16 @@ class ExpFamilyLeaf(Leaf):
         return lin - self.log_normalizer() + self.base_measure(x)[..., None, None]
 
     def stats_with_mask(self, x):
-        "`[m T(x), m, m h(x)]` `(N, F, S+2)`, `m` the observed-entry indicator (NaN = missing)."
+        "`[m T(x), m]` `(N, F, S+1)` with `m` the observed-entry indicator (NaN = missing), and `m h(x)` `(N, F)`."
         m = (~torch.isnan(x)).to(x.dtype)
         x0 = x.nan_to_num(0.)
-        return torch.cat([self.stats(x0) * m[..., None], m[..., None], (m * self.base_measure(x0))[..., None]], -1)
+        return torch.cat([self.stats(x0) * m[..., None], m[..., None]], -1), m * self.base_measure(x0)
 
     def params_with_mask(self):
-        "Coefficients `[eta, -A, 1]` `(F, K, R, S+2)` matching `stats_with_mask`."
-        a = self.log_normalizer()[..., None]
-        return torch.cat([self.natural(), -a, torch.ones_like(a)], -1)
+        "Coefficients `[eta, -A]` `(F, K, R, S+1)` matching `stats_with_mask`."
+        return torch.cat([self.natural(), -self.log_normalizer()[..., None]], -1)
 
-# %% ../nbs/01_leaves.ipynb #dc64d436
+# %% ../nbs/01_leaves.ipynb #2e5e6457
 def _randn(shape, generator, std=1.): return torch.randn(shape, generator=generator) * std
 
 class Bernoulli(ExpFamilyLeaf):
@@ -112,7 +111,7 @@ class Bernoulli(ExpFamilyLeaf):
         p = params['probs'].clamp(1e-6, 1 - 1e-6)
         return choice_value(torch.stack([(-p).log1p(), p.log()], -1), p.new_tensor([0., 1.]), **kw)
 
-# %% ../nbs/01_leaves.ipynb #edcd74c5
+# %% ../nbs/01_leaves.ipynb #4adb9374
 def log_binom(n, x):
     "log C(n, x), elementwise in `x`."
     return math.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
@@ -158,7 +157,7 @@ class Binomial(ExpFamilyLeaf):
         x = (n * p + (params['var'] * tau).clamp_min(1e-12).sqrt() * eps).clamp(0, n)
         return _straight_through(x.round(), x) if hard else x
 
-# %% ../nbs/01_leaves.ipynb #3162aa95
+# %% ../nbs/01_leaves.ipynb #45de7815
 class Categorical(ExpFamilyLeaf):
     "Categorical leaves over {0, ..., num_bins-1}, parameterized by logits `(F, K, R, num_bins)`."
     def __init__(self, num_bins:int=2, shape=None):
@@ -182,7 +181,7 @@ class Categorical(ExpFamilyLeaf):
         p = params['probs']
         return choice_value(p.clamp_min(1e-12).log(), torch.arange(self.num_bins, device=p.device, dtype=p.dtype), **kw)
 
-# %% ../nbs/01_leaves.ipynb #c9b936b1
+# %% ../nbs/01_leaves.ipynb #6fcc1f1b
 class Gaussian(Leaf):
     "Gaussian leaves with learnable mean and standard deviation (kept above `min_std`)."
     discrete = False
