@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #6729b52d
+# %% ../nbs/02_layers.ipynb #29650a5a
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #e2423ed5
+# %% ../nbs/02_layers.ipynb #6ca7d8ab
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -62,7 +62,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.permute(2, 0, 1).reshape(N, F, *extra)                # sum over repetitions
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #e5962cb4
+# %% ../nbs/02_layers.ipynb #cc4e4717
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -97,10 +97,10 @@ class EinsumLayer(nn.Module):
             y = select(logits.flatten(3), 3, **select_kw).unflatten(3, logits.shape[3:])
             left, right = y.sum(4), y.sum(3)
         else:
-            joint = (logits - logits.amax((3, 4), keepdim=True)).exp()    # p(i, j) up to a constant
+            joint = (logits - logits.amax((3, 4), keepdim=True).detach()).exp()   # p(i, j), up to a constant
             marginal = joint.sum(4)                                        # p(left = i), up to the constant
             left = select(marginal.log(), 3, **select_kw)
-            right = torch.matmul((left / marginal)[..., None, :], joint)[..., 0, :]   # p(right = j | left = i)
+            right = ((left / marginal)[..., None] * joint).sum(3)         # p(right = j | left = i)
             right = select(right.log(), 3, **select_kw)
         return torch.stack([left, right], 2).flatten(1, 2)
 
@@ -108,7 +108,7 @@ class EinsumLayer(nn.Module):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #4559ba3e
+# %% ../nbs/02_layers.ipynb #af2a1537
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
