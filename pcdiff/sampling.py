@@ -6,7 +6,7 @@
 __all__ = ['TEMPERATURES', 'Temperature', 'ConstantTemperature', 'AnnealedTemperature', 'LearnedTemperature', 'make_temperature',
            'bench_sampling', 'down_profile']
 
-# %% ../nbs/08_sampling.ipynb #2c9f1e86
+# %% ../nbs/08_sampling.ipynb #a66ac543
 import contextlib, json, math, resource, subprocess, sys, time
 import torch
 from torch import nn, Tensor
@@ -16,7 +16,7 @@ from .leaves import Binomial
 from .circuit import Circuit, check_size
 from .structure import random_binary_tree
 
-# %% ../nbs/08_sampling.ipynb #ac30de90
+# %% ../nbs/08_sampling.ipynb #5b6c2043
 def _check_bool(v, name):
     if not isinstance(v, bool): raise TypeError(f"{name} must be a bool, got {v!r}")
 
@@ -38,7 +38,7 @@ def _sample_inputs(self, n, evidence, mpe):
         raise ValueError(f"n must equal len(evidence) = {len(x)} when both are given, got n={n}")
     return len(x), x
 
-# %% ../nbs/08_sampling.ipynb #7bdbbf58
+# %% ../nbs/08_sampling.ipynb #a931ab07
 @patch
 def sample(self:Circuit, n:int=None, *, evidence=None, head=None, mpe=False, differentiable=False, tau=1.0,
            hard=False, leaf_tau=1.0, generator=None, seed=None) -> Tensor:
@@ -57,7 +57,7 @@ def sample(self:Circuit, n:int=None, *, evidence=None, head=None, mpe=False, dif
         values = self._down(heads, lls, leaf_kw=dict(tau=leaf_tau), **kw)            # (n, F)
     return values if x is None else torch.where(torch.isnan(x), values, x)
 
-# %% ../nbs/08_sampling.ipynb #0b48f74e
+# %% ../nbs/08_sampling.ipynb #018aa633
 def _check_pos(v, name, zero=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 if zero else v > 0) or math.isinf(v):
         raise ValueError(f"{name} must be a finite number {'>=' if zero else '>'} 0, got {v!r}")
@@ -104,7 +104,7 @@ def make_temperature(kind:str='constant', **kwargs) -> Temperature:
     if kind not in TEMPERATURES: raise ValueError(f"kind must be one of {list(TEMPERATURES)}, got {kind!r}")
     return TEMPERATURES[kind](**kwargs)
 
-# %% ../nbs/08_sampling.ipynb #8b6a6265
+# %% ../nbs/08_sampling.ipynb #0e1eeaec
 def _bench_circuit(num_features, depth, num_repetitions, num_sums, total_count, device, seed=0):
     return random_binary_tree(num_features, depth, num_repetitions, num_sums, num_sums, Binomial(total_count),
                               seed=seed).to(device)
@@ -112,25 +112,36 @@ def _bench_circuit(num_features, depth, num_repetitions, num_sums, total_count, 
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
-def _per_second(fn, batch, repeats, device):
-    "Items per second of `fn()` producing `batch` items, after one warm-up call."
+def _timed(fn, repeats, device):
+    "Seconds per call of `fn()` after one warm-up call, and its last output."
     fn(); _sync(device)
     t0 = time.perf_counter()
-    for _ in range(repeats): fn()
+    for _ in range(repeats): out = fn()
     _sync(device)
-    return batch * repeats / (time.perf_counter() - t0)
+    return (time.perf_counter() - t0) / repeats, out
+
+def _per_second(fn, batch, repeats, device): return batch / _timed(fn, repeats, device)[0]
 
 def _diff_step(c, batch, seed=None):
     "One differentiable sample and backward pass."
     c.zero_grad(set_to_none=True)
     c.sample(batch, differentiable=True, tau=1.0, seed=seed).mean().backward()
 
+def _rss_kib(field):
+    "`VmRSS` or `VmHWM` (KiB) of this process from /proc, or `ru_maxrss` where /proc is missing."
+    try:
+        with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith(field))
+    except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 def _peak_rss_diff(cfg:dict) -> int:
-    "Bytes by which one differentiable sample and backward raise this process's RSS high-water mark."
+    "Bytes by which one differentiable sample and backward raise this process's resident-set high-water mark."
     c = _bench_circuit(**cfg['circuit'], device='cpu')
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:                                                    # reset the high-water mark to the current RSS (Linux)
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+    except OSError: pass
+    before = _rss_kib('VmRSS')
     _diff_step(c, cfg['batch'], seed=0)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024       # ru_maxrss in KiB on Linux
+    return (_rss_kib('VmHWM') - before) * 1024
 
 def _peak_memory(circuit_cfg, batch, device):
     if torch.device(device).type == 'cuda':
@@ -166,17 +177,13 @@ def bench_sampling(batch:int=256, device=None, repeats:int=5, num_features:int=7
     print(json.dumps(res))
     return res
 
-# %% ../nbs/08_sampling.ipynb #bfc759b8
+# %% ../nbs/08_sampling.ipynb #ca826988
 @torch.no_grad()
 def down_profile(c:Circuit, batch:int=256, repeats:int=3) -> dict:
     "Seconds per call of each stage of a non-differentiable downward pass of `c` (root, each einsum layer, leaves)."
     check_size(batch, 'batch'); check_size(repeats, 'repeats')
     dev = next(c.parameters()).device
-    def timed(fn):
-        fn(); _sync(dev); t0 = time.perf_counter()
-        for _ in range(repeats): out = fn()
-        _sync(dev)
-        return (time.perf_counter() - t0) / repeats, out
+    timed = lambda fn: _timed(fn, repeats, dev)
     heads = c._head_choice(batch, None)
     out = {}
     out['root'], (rep, ctx) = timed(lambda: c.root.down(heads))
