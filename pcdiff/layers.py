@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #29650a5a
+# %% ../nbs/02_layers.ipynb #c81cb13f
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #6ca7d8ab
+# %% ../nbs/02_layers.ipynb #37856140
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -62,7 +62,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.permute(2, 0, 1).reshape(N, F, *extra)                # sum over repetitions
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #cc4e4717
+# %% ../nbs/02_layers.ipynb #ec10e4e4
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -90,25 +90,29 @@ class EinsumLayer(nn.Module):
 
     def down(self, ctx:Tensor, ll:Tensor=None, **select_kw) -> Tensor:
         "Choices `(R, 2G, N, K_in)` of child nodes for chosen sums `ctx`, given input log-values `ll` (evidence)."
-        logits = torch.matmul(ctx, self.log_weights())                    # (R, G, N, K_in^2)
-        if ll is not None: logits = logits + _pair_log_prob(ll)
-        logits = logits.unflatten(3, (self.in_channels, self.in_channels))  # (R, G, N, K_left, K_right)
+        K = self.in_channels
         if select_kw.get('mpe'):
-            y = select(logits.flatten(3), 3, **select_kw).unflatten(3, logits.shape[3:])
-            left, right = y.sum(4), y.sum(3)
-        else:
-            joint = (logits - logits.amax((3, 4), keepdim=True).detach()).exp()   # p(i, j), up to a constant
-            marginal = joint.sum(4)                                        # p(left = i), up to the constant
-            left = select(marginal.log(), 3, **select_kw)
-            right = ((left / marginal)[..., None] * joint).sum(3)         # p(right = j | left = i)
-            right = select(right.log(), 3, **select_kw)
+            scores = torch.matmul(ctx, self.log_weights())                # (R, G, N, K*K)
+            if ll is not None: scores = scores + _pair_log_prob(ll)
+            y = select(scores, 3, **select_kw).unflatten(3, (K, K))
+            return torch.stack([y.sum(4), y.sum(3)], 2).flatten(1, 2)
+        w = torch.matmul(ctx, self.logits.softmax(3)).unflatten(3, (K, K))   # p(i, j) under the chosen sums
+        if ll is not None:                                    # posterior: times p(x | right = j), up to a constant
+            right_ll = ll[:, 1::2]
+            w = w * (right_ll - right_ll.amax(3, keepdim=True).detach()).exp()[..., None, :]
+        tiny = torch.finfo(w.dtype).tiny
+        marginal = w.sum(4).clamp_min(tiny)                                # p(left = i), up to a constant
+        left_logits = marginal.log() if ll is None else marginal.log() + ll[:, 0::2]
+        left = select(left_logits, 3, **select_kw)
+        right = ((left / marginal)[..., None] * w).sum(3)                  # p(right = j | left = i)
+        right = select(right.clamp_min(tiny).log(), 3, **select_kw)
         return torch.stack([left, right], 2).flatten(1, 2)
 
     def extra_repr(self):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #af2a1537
+# %% ../nbs/02_layers.ipynb #2106dcc6
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):
