@@ -16,6 +16,9 @@ if [ -n "$(git status --porcelain -- pcdiff nbs)" ]; then
   exit 1
 fi
 
+# Two notebooks run at once on two cores: one thread each avoids oversubscription.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+
 echo "== notebooks (nbdev_test)"
 nbdev_test --n_workers 2 --timing
 
