@@ -6,14 +6,14 @@
 __all__ = ['default_device', 'best_time', 'peak_memory_mib', 'paper_circuit', 'report', 'bench_inference', 'bench_sampling',
            'bench_training']
 
-# %% ../nbs/14_bench.ipynb #312fca60
+# %% ../nbs/14_bench.ipynb #4e49f392
 import json, time
 import torch
 from .leaves import Binomial
 from .structure import random_binary_tree
 import pcdiff.sampling  # Circuit.sample
 
-# %% ../nbs/14_bench.ipynb #382f03fb
+# %% ../nbs/14_bench.ipynb #937da405
 def default_device(device=None) -> torch.device:
     "`device` if given, else CUDA when available, else the CPU."
     return torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -65,7 +65,7 @@ def _images(c, batch, device, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, c.leaf.total_count + 1, (batch, c.num_features), generator=g).float().to(device)
 
-# %% ../nbs/14_bench.ipynb #0283b4bf
+# %% ../nbs/14_bench.ipynb #85264530
 def bench_inference(batch:int=256, device=None, repeats:int=5, **circuit_kw) -> dict:
     "Log-likelihood samples/s forward and forward+backward at the paper's setting, and peak memory."
     device = default_device(device)
@@ -80,7 +80,7 @@ def bench_inference(batch:int=256, device=None, repeats:int=5, **circuit_kw) -> 
     return report(dict(**_header('inference', device, batch, c), forward_per_s=batch / fwd,
                        forward_backward_per_s=batch / fb, peak_memory_mib=peak_memory_mib(step, device)))
 
-# %% ../nbs/14_bench.ipynb #cbd785e2
+# %% ../nbs/14_bench.ipynb #fe323e91
 def bench_sampling(batch:int=256, device=None, repeats:int=5, tau:float=1.0, **circuit_kw) -> dict:
     "Ancestral, conditional and differentiable(+backward) samples/s at the paper's setting, and peak memory."
     device = default_device(device)
@@ -98,7 +98,7 @@ def bench_sampling(batch:int=256, device=None, repeats:int=5, tau:float=1.0, **c
                        conditional_per_s=batch / cond, differentiable_backward_per_s=batch / diff,
                        peak_memory_mib=peak_memory_mib(step, device)))
 
-# %% ../nbs/14_bench.ipynb #f0792210
+# %% ../nbs/14_bench.ipynb #48fb82be
 def bench_training(num_images:int=10_000, epochs:int=2, batch:int=256, device=None, seed:int=0, **circuit_kw) -> dict:
     "Seconds per epoch of likelihood training on the digits and on synthetic 28x28 images."
     from pcdiff.data import load_digits

@@ -6,7 +6,7 @@
 __all__ = ['FORMAT', 'check_size', 'check_regions', 'Circuit', 'log_prob', 'conditional_log_prob', 'head_posterior',
            'root_posterior', 'mpe', 'atomic_save', 'load_file', 'save', 'from_config', 'load']
 
-# %% ../nbs/03_circuit.ipynb #7be84a20
+# %% ../nbs/03_circuit.ipynb #0a8f84b0
 import os, tempfile
 from pathlib import Path
 import torch
@@ -15,7 +15,7 @@ from .selection import select
 from .leaves import Leaf, LEAVES, leaf_from_dict
 from .layers import LeafRegions, EinsumLayer, RootMixture
 
-# %% ../nbs/03_circuit.ipynb #b80eda8b
+# %% ../nbs/03_circuit.ipynb #a5e2ce40
 def check_size(v, name, lo=1):
     "Raise a `ValueError` naming `name` unless `v` is an int >= `lo`."
     if not isinstance(v, int) or isinstance(v, bool) or v < lo:
@@ -67,7 +67,7 @@ class Circuit(nn.Module):
         return (f"features={c['num_features']}, depth={self.depth}, repetitions={self.num_repetitions}, "
                 f"sums={c['num_sums']}, leaves={c['num_leaves']}, heads={c['num_heads']}, params={self.num_params():,}")
 
-# %% ../nbs/03_circuit.ipynb #b899a9c4
+# %% ../nbs/03_circuit.ipynb #9d40246e
 def _param(self): return next(self.parameters())
 
 def _check_x(self, x, name='x') -> Tensor:
@@ -90,7 +90,7 @@ def _check_mask(self, mask, x, name='marginalize') -> Tensor:
 
 Circuit._check_x, Circuit._check_mask = _check_x, _check_mask
 
-# %% ../nbs/03_circuit.ipynb #4f903a18
+# %% ../nbs/03_circuit.ipynb #f3938163
 def _up(self, x:Tensor, mpe=False, keep=False):
     "Root values `(N, H)`, and with `keep` the inputs `(R, G, N, K)` of the einsum layers and of the root."
     lls = [self.leaves(x, mpe)]
@@ -107,7 +107,7 @@ def log_prob(self, x, marginalize:Tensor=None) -> Tensor:
 
 Circuit._up, Circuit.log_prob, Circuit.forward = _up, log_prob, log_prob
 
-# %% ../nbs/03_circuit.ipynb #b175f685
+# %% ../nbs/03_circuit.ipynb #d6014c5f
 def conditional_log_prob(self, x, query:Tensor) -> Tensor:
     "`log p(x_query | x_evidence)`: `query` marks the query features; the other non-NaN entries are evidence."
     x = self._check_x(x)
@@ -127,7 +127,7 @@ def root_posterior(self, x) -> Tensor:
 
 Circuit.conditional_log_prob, Circuit.head_posterior, Circuit.root_posterior = conditional_log_prob, head_posterior, root_posterior
 
-# %% ../nbs/03_circuit.ipynb #a4d3474c
+# %% ../nbs/03_circuit.ipynb #563ee478
 def _head_choice(self, n, head, ll_root=None, **select_kw):
     "A one-hot (or relaxed) choice of head `(n, H)`: given, or chosen under a uniform prior (posterior with evidence)."
     H, p = self.num_heads, _param(self)
@@ -157,7 +157,7 @@ def mpe(self, x, head=None) -> Tensor:
 
 Circuit._head_choice, Circuit._down, Circuit.mpe = _head_choice, _down, mpe
 
-# %% ../nbs/03_circuit.ipynb #364ada41
+# %% ../nbs/03_circuit.ipynb #7c5e7f22
 FORMAT = 'pcdiff.circuit/1'
 
 def atomic_save(obj, path):

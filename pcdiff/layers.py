@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LeafRegions', 'EinsumLayer', 'RootMixture']
 
-# %% ../nbs/02_layers.ipynb #c81cb13f
+# %% ../nbs/02_layers.ipynb #bee4de83
 import math
 import torch
 from torch import nn, Tensor
 from .selection import select
 from .leaves import Leaf, ExpFamilyLeaf
 
-# %% ../nbs/02_layers.ipynb #37856140
+# %% ../nbs/02_layers.ipynb #b2978702
 def _pad_features(t:Tensor, dim:int) -> Tensor:
     "Append one all-zero feature (the padding feature `F`) along `dim`."
     shape = list(t.shape); shape[dim] = 1
@@ -62,7 +62,7 @@ class LeafRegions(nn.Module):
             mixed[name] = m.permute(2, 0, 1).reshape(N, F, *extra)                # sum over repetitions
         return self.leaf.draw(mixed, **draw_kw)
 
-# %% ../nbs/02_layers.ipynb #ec10e4e4
+# %% ../nbs/02_layers.ipynb #2cad0589
 def _pair_log_prob(ll:Tensor) -> Tensor:
     "Log-values of all left x right products of adjacent regions: `(R, 2G, N, K) -> (R, G, N, K*K)`."
     left, right = ll[:, 0::2], ll[:, 1::2]
@@ -112,7 +112,7 @@ class EinsumLayer(nn.Module):
         R, G, K_out, _ = self.logits.shape
         return f'regions={G}, in_channels={self.in_channels}, out_channels={K_out}, repetitions={R}'
 
-# %% ../nbs/02_layers.ipynb #2106dcc6
+# %% ../nbs/02_layers.ipynb #e5206ee0
 class RootMixture(nn.Module):
     "Per-head sums over all top nodes of all repetitions: `(R, 1, N, K) -> (N, H)`."
     def __init__(self, in_channels:int, num_repetitions:int, num_heads:int=1, generator=None):

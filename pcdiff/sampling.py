@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TEMPERATURES', 'Temperature', 'ConstantTemperature', 'AnnealedTemperature', 'LearnedTemperature', 'make_temperature']
 
-# %% ../nbs/08_sampling.ipynb #13759925
+# %% ../nbs/08_sampling.ipynb #6de67221
 import contextlib, math
 import torch
 from torch import nn, Tensor
@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from .selection import check_tau
 from .circuit import Circuit, check_size
 
-# %% ../nbs/08_sampling.ipynb #59476f0c
+# %% ../nbs/08_sampling.ipynb #af14140b
 def _check_bool(v, name):
     if not isinstance(v, bool): raise TypeError(f"{name} must be a bool, got {v!r}")
 
@@ -35,7 +35,7 @@ def _sample_inputs(self, n, evidence, mpe):
         raise ValueError(f"n must equal len(evidence) = {len(x)} when both are given, got n={n}")
     return len(x), x
 
-# %% ../nbs/08_sampling.ipynb #f8b9d111
+# %% ../nbs/08_sampling.ipynb #a24f3ff0
 @patch
 def sample(self:Circuit, n:int=None, *, evidence=None, head=None, mpe=False, differentiable=False, tau=1.0,
            hard=False, leaf_tau=1.0, generator=None, seed=None) -> Tensor:
@@ -54,7 +54,7 @@ def sample(self:Circuit, n:int=None, *, evidence=None, head=None, mpe=False, dif
         values = self._down(heads, lls, leaf_kw=dict(tau=leaf_tau), **kw)            # (n, F)
     return values if x is None else torch.where(torch.isnan(x), values, x)
 
-# %% ../nbs/08_sampling.ipynb #6301d0d4
+# %% ../nbs/08_sampling.ipynb #5fa2d598
 def _check_pos(v, name, zero=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 if zero else v > 0) or math.isinf(v):
         raise ValueError(f"{name} must be a finite number {'>=' if zero else '>'} 0, got {v!r}")

@@ -5,19 +5,19 @@
 # %% auto #0
 __all__ = ['gumbel_like', 'check_tau', 'select']
 
-# %% ../nbs/00_selection.ipynb #17a55847
+# %% ../nbs/00_selection.ipynb #2093a56d
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/00_selection.ipynb #b3477952
+# %% ../nbs/00_selection.ipynb #e76be22a
 def gumbel_like(x:Tensor, generator:torch.Generator=None) -> Tensor:
     "Standard Gumbel noise of the shape, dtype and device of `x`."
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     tiny = torch.finfo(x.dtype).tiny
     return -torch.log(-torch.log(u.clamp(tiny, 1 - 1e-7)))
 
-# %% ../nbs/00_selection.ipynb #8b5edd2d
+# %% ../nbs/00_selection.ipynb #febc0b36
 def check_tau(tau, name='tau'):
     "Raise a `ValueError` unless `tau` (float or tensor) is positive."
     bad = (tau <= 0).any().item() if torch.is_tensor(tau) else not tau > 0

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['random_regions', 'random_binary_tree', 'scopes', 'check_structure', 'draw_circuit']
 
-# %% ../nbs/04_structure.ipynb #1826dd5b
+# %% ../nbs/04_structure.ipynb #cb72a9c5
 import torch
 from torch import Tensor
 from .leaves import Leaf
 from .circuit import Circuit, check_size
 
-# %% ../nbs/04_structure.ipynb #855c0ba2
+# %% ../nbs/04_structure.ipynb #600ccad4
 def random_regions(num_features:int, depth:int, num_repetitions:int, generator=None) -> Tensor:
     "Random balanced partitions `(R, 2^depth, Fg)` of the features, padded with the index `num_features`."
     check_size(num_features, 'num_features'); check_size(depth, 'depth', 0); check_size(num_repetitions, 'num_repetitions')
@@ -31,7 +31,7 @@ def random_binary_tree(num_features:int, depth:int, num_repetitions:int, num_sum
     regions = random_regions(num_features, depth, num_repetitions, torch.Generator().manual_seed(seed))
     return Circuit(regions, num_features, leaf, num_leaves, num_sums, num_heads, seed=seed)
 
-# %% ../nbs/04_structure.ipynb #842d4c55
+# %% ../nbs/04_structure.ipynb #df5820ac
 def scopes(circuit:Circuit) -> list:
     "Boolean scopes `(R, G, F)` of the regions of every layer, from the leaf regions up to the top."
     regions, F = circuit.leaves.regions, circuit.num_features
@@ -46,7 +46,7 @@ def check_structure(circuit:Circuit):
         if (s[:, 0::2] & s[:, 1::2]).any(): raise ValueError(f"layer {d}: a product joins overlapping scopes")
     if not scopes(circuit)[-1].all(): raise ValueError("root: a child does not cover all features (not smooth)")
 
-# %% ../nbs/04_structure.ipynb #87751e79
+# %% ../nbs/04_structure.ipynb #9c54a14c
 def draw_circuit(circuit:Circuit, repetition:int=0, ax=None):
     "Draw the region tree of one repetition with its sum, product and leaf nodes (matplotlib)."
     import matplotlib.pyplot as plt

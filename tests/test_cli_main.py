@@ -63,7 +63,7 @@ def test_help_explains_every_flag():
 
 @pytest.mark.parametrize('args,msg', [
     (['train', '--dataset', 'imagenet'], 'known datasets'),
-    (['train', '--objective', 'gan'], 'known objectives'),
+    (['train', '--objective', 'wgan'], 'known objectives'),
     (['train', '--dataset', 'mnist'], 'root is required'),
     (['eval', 'no/such/run'], 'not a finished pcdiff run'),
     (['sample', 'no/such/run'], 'not a finished pcdiff run'),
