@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['induced_trees', 'tree_log_prob']
 
-# %% ../nbs/05_inference.ipynb #8fdcfb0e
+# %% ../nbs/05_inference.ipynb #f99ac6d2
 import itertools
 import torch
 from .circuit import Circuit
 
-# %% ../nbs/05_inference.ipynb #2183a3f6
+# %% ../nbs/05_inference.ipynb #58c6e596
 def induced_trees(c:Circuit, head:int=0):
     "Yield `(log_weight, repetition, leaf_channels)` for every induced tree of a (tiny) circuit below `head`."
     root_w = c.root.log_weights()[head].reshape(c.num_repetitions, -1)     # (R, K_top)

@@ -6,14 +6,14 @@
 __all__ = ['LEAVES', 'Leaf', 'choice_value', 'ExpFamilyLeaf', 'Bernoulli', 'log_binom', 'Binomial', 'Categorical', 'Gaussian',
            'leaf_from_dict', 'Joint']
 
-# %% ../nbs/01_leaves.ipynb #c46d3092
+# %% ../nbs/01_leaves.ipynb #29f1f00a
 import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from .selection import select
 
-# %% ../nbs/01_leaves.ipynb #bd581e00
+# %% ../nbs/01_leaves.ipynb #4db54543
 class Leaf(nn.Module):
     "Base class: `F x K x R` univariate distributions with parameters of shape `(F, K, R)`."
     discrete = True  # values are integers in the support
@@ -61,12 +61,12 @@ class Leaf(nn.Module):
         lp = self._log_prob(x.nan_to_num(0.)[..., None, None])
         return lp.masked_fill(missing[..., None, None], 0.)
 
-# %% ../nbs/01_leaves.ipynb #ad3d4003
+# %% ../nbs/01_leaves.ipynb #aa065b35
 def choice_value(logits:Tensor, values:Tensor, **kw) -> Tensor:
     "`sum_b y_b values_b` for a (relaxed) one-hot choice `y = select(logits, -1, **kw)`."
     return (select(logits, -1, **kw) * values).sum(-1)
 
-# %% ../nbs/01_leaves.ipynb #3dfc1d05
+# %% ../nbs/01_leaves.ipynb #ec91ecae
 class ExpFamilyLeaf(Leaf):
     "A leaf whose log-density is linear in sufficient statistics: `T(x) . eta - A + h(x)`."
     def stats(self, x): raise NotImplementedError            # (N, F) -> (N, F, S)
@@ -89,7 +89,7 @@ class ExpFamilyLeaf(Leaf):
         "Coefficients `[eta, -A]` `(F, K, R, S+1)` matching `stats_with_mask`."
         return torch.cat([self.natural(), -self.log_normalizer()[..., None]], -1)
 
-# %% ../nbs/01_leaves.ipynb #b30b14c1
+# %% ../nbs/01_leaves.ipynb #7b5c1054
 def _randn(shape, generator, std=1.): return torch.randn(shape, generator=generator) * std
 
 class Bernoulli(ExpFamilyLeaf):
@@ -112,7 +112,7 @@ class Bernoulli(ExpFamilyLeaf):
         p = params['probs'].clamp(1e-6, 1 - 1e-6)
         return choice_value(torch.stack([(-p).log1p(), p.log()], -1), p.new_tensor([0., 1.]), **kw)
 
-# %% ../nbs/01_leaves.ipynb #184c562e
+# %% ../nbs/01_leaves.ipynb #c1cd4bf9
 def log_binom(n, x):
     "log C(n, x), elementwise in `x`."
     return math.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)
@@ -158,7 +158,7 @@ class Binomial(ExpFamilyLeaf):
         x = (n * p + (params['var'] * tau).clamp_min(1e-12).sqrt() * eps).clamp(0, n)
         return _straight_through(x.round(), x) if hard else x
 
-# %% ../nbs/01_leaves.ipynb #9d0bb724
+# %% ../nbs/01_leaves.ipynb #14db6062
 class Categorical(ExpFamilyLeaf):
     "Categorical leaves over {0, ..., num_bins-1}, parameterized by logits `(F, K, R, num_bins)`."
     def __init__(self, num_bins:int=2, shape=None):
@@ -182,7 +182,7 @@ class Categorical(ExpFamilyLeaf):
         p = params['probs']
         return choice_value(p.clamp_min(1e-12).log(), torch.arange(self.num_bins, device=p.device, dtype=p.dtype), **kw)
 
-# %% ../nbs/01_leaves.ipynb #0926a690
+# %% ../nbs/01_leaves.ipynb #e4b20b21
 class Gaussian(Leaf):
     "Gaussian leaves with learnable mean and standard deviation (kept above `min_std`)."
     discrete = False
@@ -212,7 +212,7 @@ class Gaussian(Leaf):
         eps = torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
         return m + (params['var'] * (tau if differentiable else 1.)).sqrt() * eps
 
-# %% ../nbs/01_leaves.ipynb #f2e674d0
+# %% ../nbs/01_leaves.ipynb #a3ad7378
 LEAVES = {c.__name__: c for c in (Bernoulli, Binomial, Categorical, Gaussian)}
 
 def leaf_from_dict(d:dict) -> Leaf:
