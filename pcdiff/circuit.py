@@ -6,7 +6,7 @@
 __all__ = ['FORMAT', 'check_size', 'check_regions', 'Circuit', 'log_prob', 'conditional_log_prob', 'head_posterior',
            'root_posterior', 'mpe', 'atomic_save', 'load_file', 'save', 'from_config', 'load']
 
-# %% ../nbs/03_circuit.ipynb #0a8f84b0
+# %% ../nbs/03_circuit.ipynb #1ed50c1d
 import os, tempfile
 from pathlib import Path
 import torch
@@ -15,7 +15,7 @@ from .selection import select
 from .leaves import Leaf, LEAVES, leaf_from_dict
 from .layers import LeafRegions, EinsumLayer, RootMixture
 
-# %% ../nbs/03_circuit.ipynb #a5e2ce40
+# %% ../nbs/03_circuit.ipynb #c5ad3ca9
 def check_size(v, name, lo=1):
     "Raise a `ValueError` naming `name` unless `v` is an int >= `lo`."
     if not isinstance(v, int) or isinstance(v, bool) or v < lo:
@@ -67,7 +67,7 @@ class Circuit(nn.Module):
         return (f"features={c['num_features']}, depth={self.depth}, repetitions={self.num_repetitions}, "
                 f"sums={c['num_sums']}, leaves={c['num_leaves']}, heads={c['num_heads']}, params={self.num_params():,}")
 
-# %% ../nbs/03_circuit.ipynb #9d40246e
+# %% ../nbs/03_circuit.ipynb #91c38942
 def _param(self): return next(self.parameters())
 
 def _check_x(self, x, name='x') -> Tensor:
@@ -90,7 +90,7 @@ def _check_mask(self, mask, x, name='marginalize') -> Tensor:
 
 Circuit._check_x, Circuit._check_mask = _check_x, _check_mask
 
-# %% ../nbs/03_circuit.ipynb #f3938163
+# %% ../nbs/03_circuit.ipynb #dc0374e0
 def _up(self, x:Tensor, mpe=False, keep=False):
     "Root values `(N, H)`, and with `keep` the inputs `(R, G, N, K)` of the einsum layers and of the root."
     lls = [self.leaves(x, mpe)]
@@ -107,7 +107,7 @@ def log_prob(self, x, marginalize:Tensor=None) -> Tensor:
 
 Circuit._up, Circuit.log_prob, Circuit.forward = _up, log_prob, log_prob
 
-# %% ../nbs/03_circuit.ipynb #d6014c5f
+# %% ../nbs/03_circuit.ipynb #c100ff91
 def conditional_log_prob(self, x, query:Tensor) -> Tensor:
     "`log p(x_query | x_evidence)`: `query` marks the query features; the other non-NaN entries are evidence."
     x = self._check_x(x)
@@ -127,7 +127,7 @@ def root_posterior(self, x) -> Tensor:
 
 Circuit.conditional_log_prob, Circuit.head_posterior, Circuit.root_posterior = conditional_log_prob, head_posterior, root_posterior
 
-# %% ../nbs/03_circuit.ipynb #563ee478
+# %% ../nbs/03_circuit.ipynb #bac53339
 def _head_choice(self, n, head, ll_root=None, **select_kw):
     "A one-hot (or relaxed) choice of head `(n, H)`: given, or chosen under a uniform prior (posterior with evidence)."
     H, p = self.num_heads, _param(self)
@@ -157,7 +157,7 @@ def mpe(self, x, head=None) -> Tensor:
 
 Circuit._head_choice, Circuit._down, Circuit.mpe = _head_choice, _down, mpe
 
-# %% ../nbs/03_circuit.ipynb #7c5e7f22
+# %% ../nbs/03_circuit.ipynb #5e59675e
 FORMAT = 'pcdiff.circuit/1'
 
 def atomic_save(obj, path):
