@@ -24,8 +24,8 @@ from .train import (Objective, register_objective, get_objective, unwrap, select
 
 # %% auto #0
 __all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init', 'SamplingObjective',
-           'Adversarial', 'MMD', 'PAEModel', 'PAE', 'NeuralModel', 'neural_baseline', 'GAN', 'MMDGAN', 'VAEObjective',
-           'build', 'train_objective']
+           'Adversarial', 'CircuitDiscriminator', 'MMD', 'PAEModel', 'PAE', 'NeuralModel', 'neural_baseline', 'GAN',
+           'MMDGAN', 'VAEObjective', 'build', 'train_objective']
 
 # %% ../nbs/12_objectives.ipynb #26c61397
 def _num(v, name, lo=0., strict=True):
@@ -174,18 +174,25 @@ def _real_batch(self, x, i):
 
 @register_objective
 class Adversarial(SamplingObjective):
-    "ADV: non-saturating GAN loss of the model's differentiable samples against a neural discriminator."
+    "ADV: non-saturating GAN loss of the model's differentiable samples against a neural or (experimental) circuit discriminator."
     name = 'adv'
-    def __init__(self, d_lr:float=2e-4, d_betas=(0.5, 0.999), d_steps:int=1, d_width:int=None, **kwargs):
+    def __init__(self, d_lr:float=2e-4, d_betas=(0.5, 0.999), d_steps:int=1, d_width:int=None,
+                 discriminator:str='neural', **kwargs):
         super().__init__(**kwargs)
         _num(d_lr, 'd_lr'); _int(d_steps, 'd_steps')
         if not (len(d_betas) == 2 and all(0 <= b < 1 for b in d_betas)): raise ValueError(f"d_betas must be two numbers in [0, 1), got {d_betas!r}")
         if d_width is not None: _int(d_width, 'd_width')
+        _choice(discriminator, 'discriminator', ('neural', 'circuit'))
+        if discriminator == 'circuit' and d_width is not None:
+            raise ValueError("d_width sizes the neural discriminator; the circuit discriminator's sizes follow default_structure")
         self.d_lr, self.d_betas, self.d_steps, self.d_width = d_lr, tuple(d_betas), d_steps, d_width
+        self.discriminator = discriminator
 
     def setup(self, model, data, device, config):
         super().setup(model, data, device, config)
-        self.disc = make_discriminator(data.shape or (data.num_features,), self.d_width).to(device)
+        if self.discriminator == 'circuit': self.disc = CircuitDiscriminator(data.num_features, seed=config.seed)
+        else: self.disc = make_discriminator(data.shape or (data.num_features,), self.d_width)
+        self.disc.to(device)
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=self.d_lr, betas=self.d_betas)
 
     def extra_step(self, model, x, y=None):
@@ -204,6 +211,20 @@ class Adversarial(SamplingObjective):
 
     def extra_modules(self): return {**super().extra_modules(), 'discriminator': self.disc}
     def extra_optimizers(self): return {**super().extra_optimizers(), 'discriminator': self.d_opt}
+
+# %% ../nbs/12_objectives.ipynb #17305937
+class CircuitDiscriminator(nn.Module):
+    "Experimental discriminator: a two-headed Gaussian circuit whose logit `(B,)` is `log p(u | data) - log p(u | model)`."
+    def __init__(self, num_features:int, seed:int=0):
+        super().__init__()
+        s = default_structure(num_features)
+        self.circuit = random_binary_tree(num_features, s['depth'], s['repetitions'], s['sums'], s['leaves'], Gaussian(),
+                                          num_heads=2, seed=seed)
+
+    def forward(self, u:Tensor) -> Tensor:
+        u = u.flatten(1)                                                  # (B, F)
+        lp = self.circuit.log_prob(u)                                     # (B, 2)
+        return (lp[:, 0] - lp[:, 1]).masked_fill(u.isnan().any(1), math.nan)   # NaN stays NaN, not marginalized
 
 # %% ../nbs/12_objectives.ipynb #8b3abdab
 ENCODER_LRS = {'mnist': 0.01, 'svhn': 0.005, 'cifar10': 0.005, 'celeba': 0.001}   # Lang et al. (2022), Appendix A
