@@ -19,11 +19,11 @@ from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_dat
 from .objectives import build, PAEModel, NeuralModel
 
 # %% auto #0
-__all__ = ['SYNTHETIC_COMPONENTS', 'CIRCUIT_OBJECTIVES', 'NEURAL_BASELINES', 'DIGITS_OBJECTIVES', 'TAU_SCHEDULES', 'REPORTS',
-           'final_model', 'score', 'run_cell', 'run_cells', 'mean_std', 'markdown_table', 'synthetic_configs',
-           'density_figure', 'digits_config', 'grid_configs', 'select_settings', 'seed_configs', 'temperature_configs',
-           'beyond_variants', 'beyond_configs', 'sample_figure', 'synthetic_report', 'grid_report', 'objectives_report',
-           'temperature_report', 'beyond_report', 'reproduce']
+__all__ = ['SYNTHETIC_COMPONENTS', 'SYNTHETIC_LRS', 'SYNTHETIC_KWARGS', 'CIRCUIT_OBJECTIVES', 'NEURAL_BASELINES',
+           'DIGITS_OBJECTIVES', 'TAU_SCHEDULES', 'REPORTS', 'final_model', 'score', 'run_cell', 'run_cells', 'mean_std',
+           'markdown_table', 'synthetic_configs', 'density_figure', 'digits_config', 'grid_configs', 'select_settings',
+           'seed_configs', 'temperature_configs', 'beyond_variants', 'beyond_configs', 'sample_figure',
+           'synthetic_report', 'grid_report', 'objectives_report', 'temperature_report', 'beyond_report', 'reproduce']
 
 # %% ../nbs/15_reproduce.ipynb #ea2df6c8
 def _score_file(cfg:TrainConfig, split:str) -> Path: return Path(cfg.out) / f'scores-{split}.json'
@@ -57,7 +57,16 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
             s['recon_bce'] = reconstruction_error(real_raw / mx, m.net.reconstruct(real / mx))
     return s
 
-# %% ../nbs/15_reproduce.ipynb #e332a2aa
+# %% ../nbs/15_reproduce.ipynb #aae34f4a
+def _check_same_run(cfg:TrainConfig):
+    "Raise unless the run in `cfg.out` (if any) was made with `cfg`'s settings (the number of epochs may grow)."
+    f = Path(cfg.out) / 'config.json'
+    if not f.exists(): return
+    saved = json.loads(f.read_text())
+    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume') and v is not None and saved.get(k) != v]
+    if diff: raise ValueError(f"{cfg.out} holds a run with other settings (differs in {', '.join(diff)}); "
+                              "choose another folder, or remove that run to replace it")
+
 def run_cell(cfg:TrainConfig, split:str='test', num_samples:int=1000) -> dict:
     "Train `cfg` into `cfg.out` (resuming a partial run, reusing a finished one) and score its final model on `split`."
     if cfg.out is None: raise ValueError("cfg.out must name the run's folder: results are kept there")
@@ -66,6 +75,7 @@ def run_cell(cfg:TrainConfig, split:str='test', num_samples:int=1000) -> dict:
     if f.exists():
         row = json.loads(f.read_text())
         if {k: row.get(k) for k in key} == key: return row
+    _check_same_run(cfg)
     raw = load_data(cfg)
     obj, model = build(cfg, raw)
     try:
@@ -107,12 +117,15 @@ def markdown_table(header:list, rows:list) -> str:
 
 # %% ../nbs/15_reproduce.ipynb #12c560d7
 SYNTHETIC_COMPONENTS = {'2-clusters': 2, 'varied': 3, 'aniso': 30, '9-clusters': 9, '2-moons': 50, '2-circles': 30}
+SYNTHETIC_LRS = {'ll': 0.05, 'adv': 0.01, 'mmd': 0.01}
+SYNTHETIC_KWARGS = {'adv': dict(d_lr=1e-3)}
 
-def synthetic_configs(root, objectives=('ll', 'adv', 'mmd'), epochs:int=100, lr:float=0.05, batch_size:int=128,
-                      seed:int=0) -> list:
+def synthetic_configs(root, objectives=('ll', 'adv', 'mmd'), epochs:int=100, lrs:dict=SYNTHETIC_LRS,
+                      objective_kwargs:dict=SYNTHETIC_KWARGS, batch_size:int=128, seed:int=0) -> list:
     "Table 5: one bivariate Gaussian mixture (a root sum over K factorized Gaussian pairs) per set and objective."
-    return [TrainConfig(dataset=name, objective=o, epochs=epochs, lr=lr, batch_size=batch_size, depth=0, repetitions=1,
-                        sums=1, leaves=k, samples=0, device='cpu', seed=seed, out=str(Path(root) / 'synthetic' / f'{name}-{o}'))
+    return [TrainConfig(dataset=name, objective=o, epochs=epochs, lr=lrs[o], batch_size=batch_size, depth=0,
+                        repetitions=1, sums=1, leaves=k, samples=0, device='cpu', seed=seed,
+                        objective_kwargs=objective_kwargs.get(o, {}), out=str(Path(root) / 'synthetic' / f'{name}-{o}'))
             for name, k in SYNTHETIC_COMPONENTS.items() for o in objectives]
 
 # %% ../nbs/15_reproduce.ipynb #3b82965a
@@ -308,6 +321,8 @@ def reproduce(what:str='all', root='runs/reproduce', seeds:int=5, epochs:int=20,
               workers:int=1) -> Path:
     "Run the experiments of `what` (one of `REPORTS` or 'all'), writing `root/WHAT.md` and `root/WHAT.png`."
     if what not in REPORTS + ('all',): raise ValueError(f"what must be one of {REPORTS + ('all',)}, got {what!r}")
+    for v, name in ((seeds, 'seeds'), (epochs, 'epochs'), (grid_epochs, 'grid_epochs'), (workers, 'workers')):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     import matplotlib; matplotlib.use('Agg')
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     def write(name, *parts):
