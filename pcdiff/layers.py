@@ -104,7 +104,8 @@ class EinsumLayer(nn.Module):
         marginal = w.sum(4).clamp_min(tiny)                                # p(left = i), up to a constant
         left_logits = marginal.log() if ll is None else marginal.log() + ll[:, 0::2]
         left = select(left_logits, 3, **select_kw)
-        right = ((left / marginal)[..., None] * w).sum(3)                  # p(right = j | left = i)
+        cond = w.clamp_min(tiny).log().softmax(4)                          # p(right = j | left = i), no division
+        right = (left[..., None] * cond).sum(3)                            # p(right = j | chosen left)
         right = select(right.clamp_min(tiny).log(), 3, **select_kw)
         return torch.stack([left, right], 2).flatten(1, 2)
 
@@ -134,4 +135,5 @@ class RootMixture(nn.Module):
         if ll is not None: logits = logits + self.child_values(ll)
         y = select(logits, 1, **select_kw).unflatten(1, (self.num_repetitions, self.in_channels))   # (N, R, K)
         rep = y.sum(2)
-        return rep, (y / rep[..., None].clamp_min(1e-30)).transpose(0, 1)[:, None]
+        safe = torch.where(rep > 1e-15, rep, torch.ones_like(rep))          # unchosen repetitions: no 0/0 in backward
+        return rep, (y / safe[..., None]).transpose(0, 1)[:, None]
