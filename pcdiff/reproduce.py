@@ -42,8 +42,8 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
     m, F = unwrap(model).eval(), raw.num_features
     real_raw, real = getattr(raw, split), getattr(data, split)
     s = dict(num_params=m.num_params())
-    if not isinstance(m, NeuralModel):
-        ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))
+    if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf_name(cfg, raw) == 'gaussian'):
+        ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))       # (densities of standardized pixels: no bpd)
     if raw.shape is None: return s
     ext = get_feature_extractor(raw)                                                  # trained once, then cached
     x = draw_samples(m, num_samples, seed, st, raw.max_value).round()                 # (n, F) integer pixels
@@ -102,18 +102,19 @@ def run_cells(cfgs:list, split:str='test', num_samples:int=1000, workers:int=1) 
 
 # %% ../nbs/15_reproduce.ipynb #74d3f20f
 def mean_std(values) -> str:
-    "`'m ± s'` over the finite values (sample std), with `(k/n)` when some runs diverged."
+    "`'m ± s'` over the finite values (sample std; one value alone), `(k/n)` when some runs diverged, `–` when none applies."
+    if all(x is None for x in values): return '–'
     v = [x for x in values if x is not None and math.isfinite(x)]
     if not v: return 'diverged'
-    t = torch.tensor(v, dtype=torch.float64)
-    m, s = float(t.mean()), float(t.std()) if len(v) > 1 else 0.
+    m = float(torch.tensor(v, dtype=torch.float64).mean())
     p = 3 if abs(m) < 1 else 1
-    return f"{m:.{p}f} ± {s:.{p}f}" + (f" ({len(v)}/{len(values)})" if len(v) < len(values) else '')
+    out = f"{m:.{p}f}" if len(v) == 1 else f"{m:.{p}f} ± {float(torch.tensor(v, dtype=torch.float64).std()):.{p}f}"
+    return out + (f" ({len(v)}/{len(values)})" if len(v) < len(values) else '')
 
 def markdown_table(header:list, rows:list) -> str:
     "A Markdown table (what the notebooks display and `pcdiff reproduce` writes)."
-    lines = ['| ' + ' | '.join(map(str, header)) + ' |', '|' + '---|' * len(header)]
-    return '\n'.join(lines + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
+    line = lambda cells: '| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |'
+    return '\n'.join([line(header), '|' + '---|' * len(header)] + [line(r) for r in rows])
 
 # %% ../nbs/15_reproduce.ipynb #12c560d7
 SYNTHETIC_COMPONENTS = {'2-clusters': 2, 'varied': 3, 'aniso': 30, '9-clusters': 9, '2-moons': 50, '2-circles': 30}
@@ -242,8 +243,10 @@ def sample_figure(cfgs:list, titles:list, n:int=36, seed:int=0, ncols:int=None):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/15_reproduce.ipynb #c758f840
-def _get(rows, key): return [r.get(key, math.nan) if 'diverged' not in r else math.nan for r in rows]
+# %% ../nbs/15_reproduce.ipynb #c653ee9a
+def _get(rows, key):
+    "Values of `key` per row: NaN for a diverged run, `None` where the score does not apply."
+    return [math.nan if 'diverged' in r else r.get(key) for r in rows]
 
 def synthetic_report(root, workers:int=1, **kwargs) -> tuple:
     "Table 5: `(markdown of test log-likelihoods, density figure)`; `kwargs` go to `synthetic_configs`."
@@ -287,7 +290,7 @@ def objectives_report(root, settings:dict, seeds=range(5), epochs:int=20, worker
     fig = sample_figure(first, [c.objective.upper() for c in first], ncols=4)
     return table2, table3, fig
 
-def temperature_report(root, settings:dict, objectives=('adv', 'mmd', 'pae'), seeds=range(1), epochs:int=20,
+def temperature_report(root, settings:dict, objectives=('adv', 'mmd', 'pae'), seeds=range(5), epochs:int=20,
                        workers:int=1) -> tuple:
     "Table 4: `(markdown of FD per temperature schedule and objective, sample figure: schedules x objectives)`."
     cfgs = temperature_configs(root, settings, objectives, seeds, epochs); rows = run_cells(cfgs, workers=workers)
@@ -336,6 +339,6 @@ def reproduce(what:str='all', root='runs/reproduce', seeds:int=5, epochs:int=20,
         write('grid', grid, markdown_table(['objective', 'lr', 'batch'], [[o, s['lr'], s['batch_size']] for o, s in settings.items()]))
     kw = dict(seeds=range(seeds), epochs=epochs, workers=workers)
     if 'objectives' in todo: write('objectives', *objectives_report(root, settings, **kw))
-    if 'temperature' in todo: write('temperature', *temperature_report(root, settings, epochs=epochs, workers=workers))
+    if 'temperature' in todo: write('temperature', *temperature_report(root, settings, **kw))
     if 'beyond' in todo: write('beyond', beyond_report(root, settings, **kw))
     return root
