@@ -13,6 +13,7 @@ import torch
 from torch import nn, Tensor
 import torch.distributed as dist
 
+from .selection import check_int
 from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian
 from .circuit import Circuit, atomic_save, load_file
 from .structure import random_binary_tree
@@ -87,7 +88,7 @@ class EM:
     def __init__(self, circuit:Circuit, stepsize:float=0.1, frequency:int=1, eps:float=1e-6):
         if not isinstance(circuit, Circuit): raise TypeError(f"circuit must be a Circuit, got {type(circuit).__name__}")
         if not 0 < stepsize <= 1: raise ValueError(f"stepsize must lie in (0, 1], got {stepsize!r}")
-        if not isinstance(frequency, int) or frequency < 1: raise ValueError(f"frequency must be an int >= 1, got {frequency!r}")
+        check_int(frequency, 'frequency')
         self.circuit, self.stepsize, self.frequency, self.eps = circuit, stepsize, frequency, eps
         self.sums = [*circuit.layers, circuit.root]
         self.reset()
@@ -231,11 +232,7 @@ class TrainConfig:
 
     def check(self):
         "Raise a `ValueError` naming the first invalid setting."
-        def pos_int(k, lo=1, none=False):
-            v = getattr(self, k)
-            if none and v is None: return
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"{k} must be an int >= {lo}{' or None' if none else ''}, got {v!r}")
+        def pos_int(k, lo=1, none=False): check_int(getattr(self, k), k, lo, none)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known datasets: {', '.join(DATASETS)}")
         if self.objective not in OBJECTIVES:
