@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .selection import check_int
+
 # %% auto #0
 __all__ = ['TOY_DATASETS', 'IMAGE_DATASETS', 'DATASETS', 'Dataset', 'load_digits', 'load_toy', 'load_image_dataset',
            'Standardizer', 'image_grid', 'show_images', 'atomic_write', 'save_image_grid', 'get_dataset']
@@ -40,11 +42,6 @@ class Dataset:
                 f"max_value={self.max_value}, dtype={self.train.dtype})")
 
 # %% ../nbs/06_data.ipynb #d5e246b1
-def _check_int(value, name, minimum=0, allow_none=False):
-    if value is None and allow_none: return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
-
 def _subsample(x, y, max_items, seed):
     "Seeded random subset of at most `max_items` rows of `x` (and `y`), in the original order."
     if max_items is None or len(x) <= max_items: return x, y
@@ -63,7 +60,7 @@ def load_digits(seed: int = 0, n_valid: int = 270, n_test: int = 270, dtype=torc
     "scikit-learn's 8x8 digits (pixels 0..16) with a fixed stratified train/validation/test split."
     from sklearn.datasets import load_digits as _sk_digits
     from sklearn.model_selection import train_test_split
-    _check_int(n_valid, 'n_valid', 1); _check_int(n_test, 'n_test', 1)
+    check_int(n_valid, 'n_valid'); check_int(n_test, 'n_test')
     x, y = _sk_digits(return_X_y=True)  # (1797, 64), (1797,)
     x_rest, x_te, y_rest, y_te = train_test_split(x, y, test_size=n_test, stratify=y, random_state=seed)
     x_tr, x_va, y_tr, y_va = train_test_split(x_rest, y_rest, test_size=n_valid, stratify=y_rest, random_state=seed)
@@ -94,7 +91,7 @@ def load_toy(name: str, n_samples: int = 2000, random_state: int | None = None, 
              valid_fraction: float = 0.1, test_fraction: float = 0.1) -> Dataset:
     "One of the six synthetic 2-D datasets as float32 `(N, 2)` tensors, split by a seeded permutation."
     if name not in TOY_DATASETS: raise ValueError(f"`name` must be one of {TOY_DATASETS}, got {name!r}")
-    _check_int(n_samples, 'n_samples', 10)
+    check_int(n_samples, 'n_samples', 10)
     if not (0 < valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"`valid_fraction` and `test_fraction` must be in (0, 1) with sum < 1, "
                          f"got {valid_fraction}, {test_fraction}")
@@ -223,7 +220,7 @@ def load_image_dataset(name: str, root, download: bool = False, verify: bool = T
     if name not in IMAGE_DATASETS: raise ValueError(f"`name` must be one of {IMAGE_DATASETS}, got {name!r}")
     if root is None or not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"`root` must be the folder that holds (or will hold) the {name} files, got {root!r}")
-    _check_int(max_items, 'max_items', 1, allow_none=True); _check_int(image_size, 'image_size', 1)
+    check_int(max_items, 'max_items', allow_none=True); check_int(image_size, 'image_size')
     if not 0 < valid_fraction < 1: raise ValueError(f"`valid_fraction` must be in (0, 1), got {valid_fraction}")
     root = Path(root).expanduser()
     paths = _find_files(name, root, download)
@@ -279,7 +276,7 @@ def image_grid(x: torch.Tensor, shape, nrow: int = 8, max_value: float | None = 
     "Arrange images `x` `(N, C*H*W)` or `(N, C, H, W)` into one uint8 array `(rows*H', nrow*W', C)`."
     from torchvision.utils import make_grid
     if shape is None or len(shape) != 3: raise ValueError(f"`shape` must be (C, H, W), got {shape!r}")
-    _check_int(nrow, 'nrow', 1)
+    check_int(nrow, 'nrow')
     x = torch.as_tensor(x).detach().float().cpu()
     if len(x) == 0 or x[0].numel() != int(np.prod(shape)):
         raise ValueError(f"`x` must hold at least one image of {int(np.prod(shape))} values (shape {shape}), "

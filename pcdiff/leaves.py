@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .selection import select
+from .selection import select, check_int
 
 # %% ../nbs/01_leaves.ipynb #4db54543
 class Leaf(nn.Module):
@@ -119,14 +119,10 @@ def log_binom(n, x):
 
 def _straight_through(hard_value, soft_value): return soft_value + (hard_value - soft_value).detach()
 
-def _check_pos_int(v, name, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-
 class Binomial(ExpFamilyLeaf):
     "Binomial leaves over {0, ..., total_count}, parameterized by logits of the success probability."
     def __init__(self, total_count:int=255, shape=None):
-        _check_pos_int(total_count, 'total_count')
+        check_int(total_count, 'total_count')
         super().__init__(shape)
         self.total_count = total_count
         if self.built: self.logits = nn.Parameter(torch.zeros(self.shape))
@@ -162,7 +158,7 @@ class Binomial(ExpFamilyLeaf):
 class Categorical(ExpFamilyLeaf):
     "Categorical leaves over {0, ..., num_bins-1}, parameterized by logits `(F, K, R, num_bins)`."
     def __init__(self, num_bins:int=2, shape=None):
-        _check_pos_int(num_bins, 'num_bins', 2)
+        check_int(num_bins, 'num_bins', 2)
         super().__init__(shape)
         self.num_bins = num_bins
         if self.built: self.logits = nn.Parameter(torch.zeros(*self.shape, num_bins))
@@ -233,7 +229,7 @@ class Joint(Leaf):
             if isinstance(p, dict): p = (leaf_from_dict({k: v for k, v in p.items() if k != 'num_features'}), p.get('num_features'))
             if len(p) != 2 or not isinstance(p[0], Leaf) or isinstance(p[0], Joint):
                 raise ValueError(f"parts must hold (leaf template, num_features) pairs, got {p!r}")
-            _check_pos_int(p[1], 'num_features of a part')
+            check_int(p[1], 'num_features of a part')
             parsed.append(p)
         self.counts = [n for _, n in parsed]
         self.templates = [l for l, _ in parsed]

@@ -11,22 +11,35 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import Dataset, _check_int, atomic_write, load_digits
+from .selection import check_int
+from .data import Dataset, atomic_write, load_digits
 
 # %% auto #0
-__all__ = ['bits_per_dim', 'log_likelihoods', 'evaluate_log_likelihood', 'gaussian_fit', 'frechet_distance_from_stats',
-           'frechet_distance', 'polynomial_kernel', 'mmd2_unbiased', 'kernel_inception_distance', 'SmallCNN',
-           'train_classifier', 'classifier_accuracy', 'default_cache_dir', 'feature_cnn', 'InceptionFeatures',
-           'get_feature_extractor', 'extract_features', 'sample_distances', 'classifier_score', 'reconstruction_error']
+__all__ = ['bits_per_dim', 'unwrap', 'select_head', 'log_likelihoods', 'evaluate_log_likelihood', 'gaussian_fit',
+           'frechet_distance_from_stats', 'frechet_distance', 'polynomial_kernel', 'mmd2_unbiased',
+           'kernel_inception_distance', 'SmallCNN', 'train_classifier', 'classifier_accuracy', 'default_cache_dir',
+           'feature_cnn', 'InceptionFeatures', 'get_feature_extractor', 'extract_features', 'sample_distances',
+           'classifier_score', 'reconstruction_error']
 
 # %% ../nbs/07_metrics.ipynb #0cecbdc6
-def bits_per_dim(log_likelihood: torch.Tensor, num_features: int) -> float:
-    "Mean negative log-likelihood (nats, shape `(N,)`) in bits per dimension."
-    _check_int(num_features, 'num_features', 1)
+def bits_per_dim(log_likelihood, num_features: int) -> float:
+    "Mean negative log-likelihood (nats: per-example values `(N,)` or their mean) in bits per dimension."
+    check_int(num_features, 'num_features')
     ll = torch.as_tensor(log_likelihood, dtype=torch.float64)
-    if ll.dim() != 1 or len(ll) == 0:
-        raise ValueError(f"`log_likelihood` must be a non-empty 1-D tensor (N,), got shape {tuple(ll.shape)}")
+    if ll.dim() > 1 or ll.numel() == 0:
+        raise ValueError(f"`log_likelihood` must be a mean or a non-empty 1-D tensor (N,), got shape {tuple(ll.shape)}")
     return float(-ll.mean() / (num_features * math.log(2)))
+
+# %% ../nbs/07_metrics.ipynb #5f8e5b8d
+def unwrap(model:nn.Module) -> nn.Module:
+    "The model inside a DistributedDataParallel wrapper (or `model` itself)."
+    return getattr(model, 'module', model)
+
+def select_head(lp:torch.Tensor, y:torch.Tensor=None) -> torch.Tensor:
+    "Per-example log-likelihoods `(B,)` from `(B,)` or `(B, H)` values: `log p(x|y)` with labels, else the marginal."
+    if lp.dim() == 1: return lp
+    if y is not None: return lp.gather(1, y.long().view(-1, 1))[:, 0]
+    return lp.logsumexp(1) - math.log(lp.shape[1])
 
 # %% ../nbs/07_metrics.ipynb #76f76e17
 def _device_of(model, default=None):
@@ -37,12 +50,13 @@ def _device_of(model, default=None):
 
 @torch.no_grad()
 def log_likelihoods(model, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    "Per-example log-likelihoods `(N,)` (nats, float64 on CPU) of `model.log_prob` over `x` `(N, features)`."
+    "Per-example `log p(x)` `(N,)` (nats, float64 on CPU; marginal over heads) of `model.log_prob` on `x` `(N, features)`."
+    model = unwrap(model)
     if not callable(getattr(model, 'log_prob', None)): raise TypeError("`model` must have a `log_prob(x)` method")
-    _check_int(batch_size, 'batch_size', 1)
+    check_int(batch_size, 'batch_size')
     device = _device_of(model, x.device)
-    out = [model.log_prob(x[i:i + batch_size].to(device)).reshape(-1).double().cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out)
+    lp = lambda xb: select_head(model.log_prob(xb.to(device)).double()).cpu()
+    return torch.cat([lp(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 def evaluate_log_likelihood(model, x: torch.Tensor, batch_size: int = 1024) -> dict:
     "Mean log-likelihood (nats) and bits per dimension of `model` on `x` `(N, features)`."
@@ -95,7 +109,7 @@ def kernel_inception_distance(features1: torch.Tensor, features2: torch.Tensor, 
     f1, f2 = torch.as_tensor(features1).double(), torch.as_tensor(features2).double()
     if f1.dim() != 2 or f2.dim() != 2 or f1.shape[1] != f2.shape[1]:
         raise ValueError(f"`features1` and `features2` must be (N, d) with the same d, got {tuple(f1.shape)}, {tuple(f2.shape)}")
-    _check_int(num_subsets, 'num_subsets', 1); _check_int(subset_size, 'subset_size', 2)
+    check_int(num_subsets, 'num_subsets'); check_int(subset_size, 'subset_size', 2)
     m = min(subset_size, len(f1), len(f2))
     if m < 2: raise ValueError(f"each feature set needs at least 2 rows, got {len(f1)} and {len(f2)}")
     g = torch.Generator().manual_seed(seed)

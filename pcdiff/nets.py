@@ -12,6 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from .selection import check_int
 from .losses import vae_loss
 
 # %% ../nbs/11_nets.ipynb #2dd5a411
@@ -23,9 +24,6 @@ def _shape(shape):
         raise ValueError(f"`shape` must be a positive int, (features,) or (C, H, W), got {shape}")
     if len(shape) == 3 and min(shape[1:]) < 2: raise ValueError(f"`shape` images need H, W >= 2, got {shape}")
     return shape
-
-def _check_width(width):
-    if not (isinstance(width, int) and width > 0): raise ValueError(f"`width` must be a positive int, got {width}")
 
 def _check_input(x, n_features):
     if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != n_features:
@@ -46,7 +44,7 @@ def match_width(make_model, # callable width -> nn.Module, parameter count incre
                ) -> int: # the width whose model's parameter count is closest to `target_params`
     "Width in [min_width, max_width] whose model has a parameter count closest to `target_params`."
     if not callable(make_model): raise TypeError("`make_model` must be a callable width -> nn.Module")
-    if not (isinstance(target_params, int) and target_params > 0): raise ValueError(f"`target_params` must be a positive int, got {target_params}")
+    check_int(target_params, 'target_params')
     if not 1 <= min_width <= max_width: raise ValueError(f"need 1 <= `min_width` <= `max_width`, got {min_width}, {max_width}")
     cache = {}
     def count(w):
@@ -122,7 +120,7 @@ def conv_decoder(shape, # (C, H, W)
 class MLPDiscriminator(nn.Module):
     "MLP discriminator for flat data: (N, in_features) -> (N,) logits."
     def __init__(self, in_features: int, width: int=256, depth: int=2, norm: bool=False):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.in_features = in_features
         self.net = mlp([in_features] + [width] * depth + [1], norm=norm)
     def forward(self, x): _check_input(x, self.in_features); return self.net(x).squeeze(-1)
@@ -130,7 +128,7 @@ class MLPDiscriminator(nn.Module):
 class ConvDiscriminator(nn.Module):
     "DCGAN-style discriminator for flattened images of `shape` (C, H, W): (N, C*H*W) -> (N,) logits."
     def __init__(self, shape, width: int=64, norm: bool=True):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.shape = _shape(shape)
         if len(self.shape) != 3: raise ValueError(f"`shape` must be (C, H, W) for ConvDiscriminator, got {self.shape}")
         self.net = conv_encoder(self.shape, width, 1, norm)
@@ -147,7 +145,7 @@ def make_discriminator(shape, width: int=None, **kwargs) -> nn.Module:
 class MMDEncoder(nn.Module):
     "Feature map f(x) for MMD-GAN's kernel, (N, D) -> (N, out_features), optionally with a decoder (N, out_features) -> (N, D)."
     def __init__(self, shape, out_features: int=16, width: int=64, decoder: bool=True, norm: bool=None):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.shape = _shape(shape); self.n_in = math.prod(self.shape)
         img = len(self.shape) == 3
         norm = img if norm is None else norm
@@ -172,7 +170,7 @@ class _Sampler(nn.Module):
 class MLPGenerator(_Sampler):
     "MLP generator (N, latent_dim) -> (N, out_features) with hidden sizes width * [1, 2, 4, 8][:depth]."
     def __init__(self, latent_dim: int, out_features: int, width: int=128, depth: int=4, out_act: nn.Module=None):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.latent_dim = latent_dim
         self.net = mlp([latent_dim] + [width * 2 ** i for i in range(depth)] + [out_features], norm=True, out_act=out_act)
     def forward(self, z): _check_input(z, self.latent_dim); return self.net(z)
@@ -180,7 +178,7 @@ class MLPGenerator(_Sampler):
 class ConvGenerator(_Sampler):
     "DCGAN-style generator (N, latent_dim) -> (N, C*H*W) for images of `shape`."
     def __init__(self, latent_dim: int, shape, width: int=64, out_act: nn.Module=None):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.latent_dim, self.shape = latent_dim, _shape(shape)
         if len(self.shape) != 3: raise ValueError(f"`shape` must be (C, H, W) for ConvGenerator, got {self.shape}")
         self.net = conv_decoder(self.shape, width, latent_dim, norm=True, out_act=out_act)
@@ -196,7 +194,7 @@ def make_generator(shape, latent_dim: int=None, width: int=None, **kwargs) -> nn
 class VAE(nn.Module):
     "MLP VAE, Gaussian prior, Bernoulli decoder: forward(x) -> (logits (N, D), mu (N, L), logvar (N, L))."
     def __init__(self, in_features: int, latent_dim: int=20, width: int=400):
-        super().__init__(); _check_width(width)
+        super().__init__(); check_int(width, 'width')
         self.in_features, self.latent_dim = in_features, latent_dim
         self.enc = nn.Sequential(nn.Linear(in_features, width), nn.ReLU())
         self.mu, self.logvar = nn.Linear(width, latent_dim), nn.Linear(width, latent_dim)

@@ -10,8 +10,8 @@ import contextlib, math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .selection import check_tau
-from .circuit import Circuit, check_size
+from .selection import check_tau, check_int
+from .circuit import Circuit
 
 # %% ../nbs/08_sampling.ipynb #af14140b
 def _check_bool(v, name):
@@ -25,7 +25,7 @@ def _check_head(head):
 def _sample_inputs(self, n, evidence, mpe):
     "Checked `(n, x)`: `x` the evidence `(n, F)`, all-NaN for MPE without evidence, else `None`."
     if n is None and evidence is None: raise ValueError("give n (the number of samples) or evidence (an (N, F) tensor)")
-    if n is not None: check_size(n, 'n')
+    if n is not None: check_int(n, 'n')
     if evidence is None:
         if not mpe: return n, None
         return n, next(self.parameters()).new_full((n, self.num_features), float('nan'))
@@ -59,13 +59,9 @@ def _check_pos(v, name, zero=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 if zero else v > 0) or math.isinf(v):
         raise ValueError(f"{name} must be a finite number {'>=' if zero else '>'} 0, got {v!r}")
 
-def _check_step(step):
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
-
 class Temperature(nn.Module):
     "A temperature schedule: `schedule(step) -> tau`."
-    def forward(self, step:int=0): _check_step(step); return self.tau(step)
+    def forward(self, step:int=0): check_int(step, 'step', 0); return self.tau(step)
 
 class ConstantTemperature(Temperature):
     "The same `tau` at every step."

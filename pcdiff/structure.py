@@ -9,12 +9,13 @@ __all__ = ['random_regions', 'random_binary_tree', 'scopes', 'check_structure', 
 import torch
 from torch import Tensor
 from .leaves import Leaf
-from .circuit import Circuit, check_size
+from .selection import check_int
+from .circuit import Circuit
 
 # %% ../nbs/04_structure.ipynb #600ccad4
 def random_regions(num_features:int, depth:int, num_repetitions:int, generator=None) -> Tensor:
     "Random balanced partitions `(R, 2^depth, Fg)` of the features, padded with the index `num_features`."
-    check_size(num_features, 'num_features'); check_size(depth, 'depth', 0); check_size(num_repetitions, 'num_repetitions')
+    check_int(num_features, 'num_features'); check_int(depth, 'depth', 0); check_int(num_repetitions, 'num_repetitions')
     G = 2 ** depth
     if G > num_features:
         raise ValueError(f"depth={depth} needs at least 2^depth = {G} features, got num_features={num_features}")

@@ -13,19 +13,19 @@ import torch
 from torch import nn, Tensor
 import torch.distributed as dist
 
+from .selection import check_int
 from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian
 from .circuit import Circuit, atomic_save, load_file
 from .structure import random_binary_tree
 from .data import Dataset, Standardizer, get_dataset, DATASETS, IMAGE_DATASETS
-from .metrics import bits_per_dim
+from .metrics import bits_per_dim, log_likelihoods, select_head, unwrap
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'CKPT_FORMAT', 'PAPER_LRS', 'PAPER_BATCH_SIZES', 'register_objective',
-           'get_objective', 'unwrap', 'Objective', 'select_head', 'LogLikelihood', 'EM', 'TrainConfig',
-           'default_structure', 'load_data', 'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure',
-           'make_model', 'setup_device', 'rng_state', 'set_rng_state', 'seed_everything', 'read_checkpoint',
-           'write_logs', 'draw_samples', 'save_samples', 'mean_log_likelihood', 'bpd', 'TrainingDiverged',
-           'TrainResult', 'train', 'grid_search', 'grid_table']
+__all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'CKPT_FORMAT', 'bpd', 'PAPER_LRS', 'PAPER_BATCH_SIZES', 'register_objective',
+           'get_objective', 'Objective', 'LogLikelihood', 'EM', 'TrainConfig', 'default_structure', 'load_data',
+           'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'setup_device', 'rng_state',
+           'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs', 'draw_samples', 'save_samples',
+           'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train', 'grid_search', 'grid_table']
 
 # %% ../nbs/09_train.ipynb #6c2843ac
 OBJECTIVES = {}
@@ -42,10 +42,6 @@ def get_objective(name:str, **kwargs) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
     return OBJECTIVES[name](**kwargs)
-
-def unwrap(model:nn.Module) -> nn.Module:
-    "The circuit inside a DistributedDataParallel wrapper (or `model` itself)."
-    return getattr(model, 'module', model)
 
 class Objective:
     "A training objective: `loss(model, x, y)`, optional extra modules/optimizers, steps and per-epoch hooks."
@@ -67,12 +63,6 @@ class Objective:
         for k, o in self.extra_optimizers().items(): o.load_state_dict(state['optimizers'][k])
 
 # %% ../nbs/09_train.ipynb #3a68298e
-def select_head(lp:Tensor, y:Tensor=None) -> Tensor:
-    "Per-example log-likelihoods `(B,)` from `(B,)` or `(B, H)` values: `log p(x|y)` with labels, else the marginal."
-    if lp.dim() == 1: return lp
-    if y is not None: return lp.gather(1, y.long().view(-1, 1))[:, 0]
-    return lp.logsumexp(1) - math.log(lp.shape[1])
-
 @register_objective
 class LogLikelihood(Objective):
     "Maximum likelihood: the negative mean log-likelihood (nats) of the batch."
@@ -87,7 +77,7 @@ class EM:
     def __init__(self, circuit:Circuit, stepsize:float=0.1, frequency:int=1, eps:float=1e-6):
         if not isinstance(circuit, Circuit): raise TypeError(f"circuit must be a Circuit, got {type(circuit).__name__}")
         if not 0 < stepsize <= 1: raise ValueError(f"stepsize must lie in (0, 1], got {stepsize!r}")
-        if not isinstance(frequency, int) or frequency < 1: raise ValueError(f"frequency must be an int >= 1, got {frequency!r}")
+        check_int(frequency, 'frequency')
         self.circuit, self.stepsize, self.frequency, self.eps = circuit, stepsize, frequency, eps
         self.sums = [*circuit.layers, circuit.root]
         self.reset()
@@ -231,11 +221,7 @@ class TrainConfig:
 
     def check(self):
         "Raise a `ValueError` naming the first invalid setting."
-        def pos_int(k, lo=1, none=False):
-            v = getattr(self, k)
-            if none and v is None: return
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"{k} must be an int >= {lo}{' or None' if none else ''}, got {v!r}")
+        def pos_int(k, lo=1, none=False): check_int(getattr(self, k), k, lo, none)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known datasets: {', '.join(DATASETS)}")
         if self.objective not in OBJECTIVES:
@@ -389,16 +375,11 @@ def save_samples(model:Circuit, data:Dataset, path, n:int=64, seed:int=0, standa
     return save_image_grid(x, data.shape, path, nrow=int(math.ceil(math.sqrt(n))), max_value=data.max_value)
 
 # %% ../nbs/09_train.ipynb #517bb943
-@torch.no_grad()
 def mean_log_likelihood(model:nn.Module, x:Tensor, batch_size:int=1024) -> float:
-    "Mean `log p(x)` (nats; marginal over heads) of `x` `(N, F)` in batches."
-    m, dev = unwrap(model), next(unwrap(model).parameters()).device
-    lls = [select_head(m.log_prob(x[i:i + batch_size].to(dev))).double().sum() for i in range(0, len(x), batch_size)]
-    return float(torch.stack(lls).sum() / len(x))
+    "Mean `log p(x)` (nats; marginal over heads) of `x` `(N, F)`."
+    return float(log_likelihoods(model, x, batch_size).mean())
 
-def bpd(mean_ll:float, num_features:int) -> float:
-    "Bits per dimension of a mean log-likelihood (nats)."
-    return bits_per_dim(torch.tensor([mean_ll]), num_features)
+bpd = bits_per_dim
 
 # %% ../nbs/09_train.ipynb #4b24cf24
 class TrainingDiverged(RuntimeError):
