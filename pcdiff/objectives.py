@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 from torch import nn, Tensor
+import torch.distributed as dist
 
 from .leaves import Binomial, Gaussian, Joint
 from .circuit import Circuit, load_file, atomic_save, FORMAT as CIRCUIT_FORMAT
@@ -23,9 +24,9 @@ from .train import (Objective, register_objective, get_objective, unwrap, select
                     CKPT_FORMAT, default_structure, leaf_name)
 
 # %% auto #0
-__all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init', 'SamplingObjective',
-           'Adversarial', 'CircuitDiscriminator', 'MMD', 'PAEModel', 'PAE', 'NeuralModel', 'neural_baseline', 'GAN',
-           'MMDGAN', 'VAEObjective', 'build', 'train_objective']
+__all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init', 'average_grads',
+           'SamplingObjective', 'Adversarial', 'CircuitDiscriminator', 'MMD', 'PAEModel', 'PAE', 'NeuralModel',
+           'neural_baseline', 'GAN', 'MMDGAN', 'VAEObjective', 'build', 'train_objective']
 
 # %% ../nbs/12_objectives.ipynb #26c61397
 def _num(v, name, lo=0., strict=True):
@@ -74,6 +75,21 @@ def load_init(model:nn.Module, path) -> nn.Module:
 # %% ../nbs/12_objectives.ipynb #01ed9f4c
 def _is_circuit(model): return isinstance(unwrap(model), Circuit)
 
+def _rank_world() -> tuple:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def average_grads(params):
+    "Replace the gradients of `params` by their mean over the processes of a distributed run (no-op in one process)."
+    world, grads = _rank_world()[1], [p.grad for p in params if p.grad is not None]
+    if world < 2 or not grads: return
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    for g, v in zip(grads, flat.div_(world).split([g.numel() for g in grads])): g.copy_(v.view_as(g))
+
+def _broadcast_buffers(module):
+    if _rank_world()[1] > 1:
+        for b in module.buffers(): dist.broadcast(b, 0)
+
 class SamplingObjective(Objective):
     "Base of the objectives that compare samples with data: temperature, likelihood weight, initialization."
     needs_circuit = True
@@ -107,7 +123,9 @@ class SamplingObjective(Objective):
         if self.ll_weight and not hasattr(m, 'log_prob'):
             raise ValueError(f"ll_weight > 0 needs a model with a likelihood, got a {type(m).__name__}")
         if self.init_from is not None: load_init(model, self.init_from)
-        self.config, self.data = config, data
+        if _rank_world()[1] > 1:
+            for p in m.parameters(): p.register_post_accumulate_grad_hook(lambda p: average_grads([p]))
+        self.config, self.data, self._model = config, data, m
         shift, scale = critic_scale(data, config)
         self.shift, self.scale = shift.to(device), scale.to(device)
         self.temperature = self._make_temperature(data, config).to(device)
@@ -124,7 +142,7 @@ class SamplingObjective(Objective):
         return make_temperature('annealed', tau0=self.tau0, rate=rate, tau_min=self.tau_min or 0.5)
 
     def _tau_step(self, p):
-        self._tau_opt.step(); self._tau_opt.zero_grad(set_to_none=True)
+        average_grads([p]); self._tau_opt.step(); self._tau_opt.zero_grad(set_to_none=True)
 
     def tau(self):
         "The current temperature (a tensor for a learned one)."
@@ -149,6 +167,9 @@ class SamplingObjective(Objective):
         self.step += 1
         return loss
 
+    def epoch_end(self, epoch):
+        for mod in (self._model, *self.extra_modules().values()): _broadcast_buffers(mod)
+
     def extra_modules(self): return {} if self.temperature is None else {'temperature': self.temperature}
     def extra_optimizers(self): return {} if self._tau_opt is None else {'temperature': self._tau_opt}
     def state_dict(self): return {**super().state_dict(), 'step': self.step}
@@ -167,9 +188,10 @@ def _freeze(module, frozen:bool):
     for p in module.parameters(): p.requires_grad_(not frozen)
 
 def _real_batch(self, x, i):
-    "The loop's batch for the first critic step, random training rows after that."
+    "The loop's batch for the first critic step, then random training rows (this process's share of `world` times as many)."
     if i == 0: return x
-    idx = torch.randint(len(self.data.train), (len(x),))
+    rank, world = _rank_world()
+    idx = torch.randint(len(self.data.train), (len(x) * world,))[rank::world]
     return self.data.train[idx].to(x.device)
 
 @register_objective
@@ -202,7 +224,8 @@ class Adversarial(SamplingObjective):
             with torch.no_grad(): fake = self.draw(model, len(real))
             d_loss = gan_d_loss(self.disc(self.unit(real)), self.disc(self.unit(fake)))
             self._check_critic_loss(d_loss, 'discriminator')
-            self.d_opt.zero_grad(set_to_none=True); d_loss.backward(); self.d_opt.step()
+            self.d_opt.zero_grad(set_to_none=True); d_loss.backward()
+            average_grads(self.disc.parameters()); self.d_opt.step()
         return {'d_loss': float(d_loss.detach())}
 
     def perceptual(self, model, x, y=None):
@@ -270,7 +293,8 @@ class MMD(SamplingObjective):
             ae = dict(x=real, x_rec=self.encoder.decode(fx), y=fake, y_rec=self.encoder.decode(fy)) if self.lambda_ae else {}
             e_loss = mmd_critic_loss(fx, fy, self.sigmas, self.sqrt, self.lambda_rg, lambda_ae=self.lambda_ae, **ae)
             self._check_critic_loss(e_loss, 'encoder')
-            self.e_opt.zero_grad(set_to_none=True); e_loss.backward(); self.e_opt.step()
+            self.e_opt.zero_grad(set_to_none=True); e_loss.backward()
+            average_grads(self.encoder.parameters()); self.e_opt.step()
             clamp_params_(self.encoder, self.clip)
         return {'e_loss': float(e_loss.detach())}
 
