@@ -11,6 +11,7 @@ import torch
 from torch import nn, Tensor
 import torch.distributed as dist
 
+from .selection import check_int
 from .leaves import Binomial, Gaussian, Joint
 from .circuit import Circuit, load_file, atomic_save, FORMAT as CIRCUIT_FORMAT
 from .structure import random_binary_tree
@@ -34,10 +35,6 @@ def _num(v, name, lo=0., strict=True):
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > lo if strict else v >= lo)
     if not ok: raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {lo:g}, got {v!r}")
     return float(v)
-
-def _int(v, name, lo=1):
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    return v
 
 def _choice(v, name, options):
     if v not in options: raise ValueError(f"{name} must be one of {list(options)}, got {v!r}")
@@ -201,9 +198,9 @@ class Adversarial(SamplingObjective):
     def __init__(self, d_lr:float=2e-4, d_betas=(0.5, 0.999), d_steps:int=1, d_width:int=None,
                  discriminator:str='neural', **kwargs):
         super().__init__(**kwargs)
-        _num(d_lr, 'd_lr'); _int(d_steps, 'd_steps')
+        _num(d_lr, 'd_lr'); check_int(d_steps, 'd_steps')
         if not (len(d_betas) == 2 and all(0 <= b < 1 for b in d_betas)): raise ValueError(f"d_betas must be two numbers in [0, 1), got {d_betas!r}")
-        if d_width is not None: _int(d_width, 'd_width')
+        if d_width is not None: check_int(d_width, 'd_width')
         _choice(discriminator, 'discriminator', ('neural', 'circuit'))
         if discriminator == 'circuit' and d_width is not None:
             raise ValueError("d_width sizes the neural discriminator; the circuit discriminator's sizes follow default_structure")
@@ -262,8 +259,8 @@ class MMD(SamplingObjective):
         super().__init__(**kwargs)
         _choice(kernel, 'kernel', ('adversarial', 'fixed'))
         if e_lr is not None: _num(e_lr, 'e_lr')
-        _int(d_steps, 'd_steps'); _int(features, 'features')
-        if e_width is not None: _int(e_width, 'e_width')
+        check_int(d_steps, 'd_steps'); check_int(features, 'features')
+        if e_width is not None: check_int(e_width, 'e_width')
         _num(lambda_rg, 'lambda_rg', strict=False); _num(lambda_ae, 'lambda_ae', strict=False); _num(clip, 'clip')
         if not len(sigmas) or any(not s > 0 for s in sigmas): raise ValueError(f"sigmas must be positive bandwidths, got {sigmas!r}")
         self.kernel, self.sigmas, self.e_lr, self.d_steps, self.features = kernel, tuple(sigmas), e_lr, d_steps, features
@@ -371,7 +368,7 @@ class PAE(SamplingObjective):
     name = 'pae'
     def __init__(self, latent_dim:int=16, **kwargs):
         super().__init__(**kwargs)
-        self.latent_dim = _int(latent_dim, 'latent_dim')
+        check_int(latent_dim, 'latent_dim'); self.latent_dim = latent_dim
 
     def make_model(self, cfg, data):
         if data.max_value is None: raise ValueError(f"objective 'pae' needs integer (image) data; {data.name} is real-valued")
@@ -465,7 +462,7 @@ class _Baseline:
     "Mix-in: the model is a parameter-matched `NeuralModel` of kind `self.name`."
     needs_circuit = False
     def __init__(self, latent_dim:int=None, **kwargs):
-        if latent_dim is not None: _int(latent_dim, 'latent_dim')
+        check_int(latent_dim, 'latent_dim', allow_none=True)
         bad = [k for k in ('ll_weight', 'init_from') if kwargs.get(k)]
         if bad: raise ValueError(f"objective {self.name!r} trains a neural network: {', '.join(bad)} does not apply")
         super().__init__(**kwargs); self.latent_dim = latent_dim

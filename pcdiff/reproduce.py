@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .data import Dataset, TOY_DATASETS, image_grid
+from .selection import check_int
+from .data import Dataset, image_grid
 from .metrics import get_feature_extractor, sample_distances, reconstruction_error
 from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_data, leaf_name, read_checkpoint,
                           mean_log_likelihood, bpd, draw_samples, unwrap, PAPER_LRS, PAPER_BATCH_SIZES)
@@ -92,7 +93,7 @@ def _run_one(args):
 
 def run_cells(cfgs:list, split:str='test', num_samples:int=1000, workers:int=1) -> list:
     "`run_cell` for every config, in `workers` processes (one thread each) when `workers > 1`; rows in order."
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1: raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    check_int(workers, 'workers')
     jobs = [(c, split, num_samples) for c in cfgs]
     if workers == 1 or len(jobs) < 2: return [run_cell(*j) for j in jobs]
     images = {c.dataset for c in cfgs if load_data(c).shape is not None}
@@ -324,8 +325,7 @@ def reproduce(what:str='all', root='runs/reproduce', seeds:int=5, epochs:int=20,
               workers:int=1) -> Path:
     "Run the experiments of `what` (one of `REPORTS` or 'all'), writing `root/WHAT.md` and `root/WHAT.png`."
     if what not in REPORTS + ('all',): raise ValueError(f"what must be one of {REPORTS + ('all',)}, got {what!r}")
-    for v, name in ((seeds, 'seeds'), (epochs, 'epochs'), (grid_epochs, 'grid_epochs'), (workers, 'workers')):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    for v, name in ((seeds, 'seeds'), (epochs, 'epochs'), (grid_epochs, 'grid_epochs'), (workers, 'workers')): check_int(v, name)
     import matplotlib; matplotlib.use('Agg')
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     def write(name, *parts):
