@@ -64,7 +64,7 @@ def _check_same_run(cfg:TrainConfig):
     f = Path(cfg.out) / 'config.json'
     if not f.exists(): return
     saved = json.loads(f.read_text())
-    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume') and v is not None and saved.get(k) != v]
+    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume', 'out') and v is not None and saved.get(k) != v]
     if diff: raise ValueError(f"{cfg.out} holds a run with other settings (differs in {', '.join(diff)}); "
                               "choose another folder, or remove that run to replace it")
 
@@ -123,12 +123,12 @@ SYNTHETIC_LRS = {'ll': 0.05, 'adv': 0.01, 'mmd': 0.01}
 SYNTHETIC_KWARGS = {'adv': dict(d_lr=1e-3)}
 
 def synthetic_configs(root, objectives=('ll', 'adv', 'mmd'), epochs:int=100, lrs:dict=SYNTHETIC_LRS,
-                      objective_kwargs:dict=SYNTHETIC_KWARGS, batch_size:int=128, seed:int=0) -> list:
+                      objective_kwargs:dict=SYNTHETIC_KWARGS, batch_size:int=128, seeds=range(3)) -> list:
     "Table 5: one bivariate Gaussian mixture (a root sum over K factorized Gaussian pairs) per set and objective."
     return [TrainConfig(dataset=name, objective=o, epochs=epochs, lr=lrs[o], batch_size=batch_size, depth=0,
                         repetitions=1, sums=1, leaves=k, samples=0, device='cpu', seed=seed,
-                        objective_kwargs=objective_kwargs.get(o, {}), out=str(Path(root) / 'synthetic' / f'{name}-{o}'))
-            for name, k in SYNTHETIC_COMPONENTS.items() for o in objectives]
+                        objective_kwargs=objective_kwargs.get(o, {}), out=str(Path(root) / 'synthetic' / f'{name}-{o}-seed{seed}'))
+            for name, k in SYNTHETIC_COMPONENTS.items() for o in objectives for seed in seeds]
 
 # %% ../nbs/15_reproduce.ipynb #3b82965a
 def _log_density(model, lo, hi, n:int=150):
@@ -139,7 +139,7 @@ def _log_density(model, lo, hi, n:int=150):
     return X, Y, lp.reshape(n, n)
 
 def density_figure(cfgs:list, rows:list):
-    "Table 5 as a picture: the data, then the density of every objective's final model (test LL in the titles)."
+    "Table 5 as a picture: the test points, then the density of each objective's first run (test LL in the titles) under them."
     import matplotlib.pyplot as plt
     names = list(dict.fromkeys(c.dataset for c in cfgs)); objs = list(dict.fromkeys(c.objective for c in cfgs))
     fig, axes = plt.subplots(len(names), len(objs) + 1, figsize=(2.2 * (len(objs) + 1), 2.2 * len(names)), squeeze=False)
@@ -156,6 +156,7 @@ def density_figure(cfgs:list, rows:list):
             else:
                 X, Y, lp = _log_density(final_model(c, raw), lo, hi)
                 ax.contourf(X, Y, lp.exp(), levels=30, cmap='viridis')
+                ax.scatter(*pts.T, s=0.5, c='w', alpha=0.4)
             ax.set_title(f"{o.upper()}" + ('' if 'diverged' in r else f": test LL {r['ll']:.2f}"), fontsize=8)
     axes[0, 0].set_title('test data', fontsize=8)
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
