@@ -259,14 +259,18 @@ def synthetic_report(root, workers:int=1, **kwargs) -> tuple:
     return markdown_table(['data', 'K'] + [f'{o.upper()} test LL' for o in objs], body), density_figure(cfgs, rows)
 
 def grid_report(root, objectives=DIGITS_OBJECTIVES, epochs:int=10, workers:int=1) -> tuple:
-    "Appendix A: `(markdown of validation scores per lr x batch size, selected settings per objective)`."
+    "Appendix A: `(markdown of validation scores per lr x batch size, the selected one in bold; settings per objective)`."
     cfgs = grid_configs(root, objectives, epochs=epochs); rows = run_cells(cfgs, split='valid', workers=workers)
+    settings = select_settings(cfgs, rows)
+    def cell(c, r):
+        v = math.nan if 'diverged' in r else r['bpd' if c.objective == 'll' else 'fd']
+        t = 'diverged' if not math.isfinite(v) else f"{v:.2f}" if c.objective == 'll' else f"{v:.0f}"
+        return f"**{t}**" if settings[c.objective] == dict(lr=c.lr, batch_size=c.batch_size) else t
     keys = list(dict.fromkeys((c.lr, c.batch_size) for c in cfgs))
-    pick = lambda o, r: r.get('bpd' if o == 'll' else 'fd', math.nan) if 'diverged' not in r else math.nan
-    body = [[lr, bs] + [f"{pick(o, r):.3g}" for o in objectives for c, r in zip(cfgs, rows)
+    body = [[lr, bs] + [cell(c, r) for o in objectives for c, r in zip(cfgs, rows)
                         if c.objective == o and (c.lr, c.batch_size) == (lr, bs)] for lr, bs in keys]
     head = ['lr', 'batch'] + [('LL bpd' if o == 'll' else f'{o.upper()} FD') for o in objectives]
-    return markdown_table(head, body), select_settings(cfgs, rows)
+    return markdown_table(head, body), settings
 
 # %% ../nbs/15_reproduce.ipynb #062bb99b
 def _by(cfgs, rows, **match):
