@@ -108,7 +108,7 @@ def mean_std(values) -> str:
     v = [x for x in values if x is not None and math.isfinite(x)]
     if not v: return 'diverged'
     m = float(torch.tensor(v, dtype=torch.float64).mean())
-    p = 3 if abs(m) < 1 else 1
+    p = 3 if abs(m) < 1 else 2 if abs(m) < 10 else 1
     out = f"{m:.{p}f}" if len(v) == 1 else f"{m:.{p}f} ± {float(torch.tensor(v, dtype=torch.float64).std()):.{p}f}"
     return out + (f" ({len(v)}/{len(values)})" if len(v) < len(values) else '')
 
@@ -216,6 +216,8 @@ def beyond_variants(root, settings:dict, seed:int, finetune_lr:float=0.01) -> di
             'ADV, Gaussian leaves': ('adv', {}, dict(leaf='gaussian')),
             'MMD from LL': ('mmd', dict(init_from=ll), ft),
             'MMD + LL': ('mmd', dict(ll_weight=1.0), {}),
+            'MMD from LL, τ = 0.05': ('mmd', dict(init_from=ll, tau=0.05), ft),
+            'MMD + LL, τ = 0.05': ('mmd', dict(ll_weight=1.0, tau=0.05), {}),
             'PAE + LL': ('pae', dict(ll_weight=1.0), {})}
 
 def beyond_configs(root, settings:dict, seeds=range(5), epochs:int=20, finetune_lr:float=0.01) -> dict:
@@ -223,7 +225,7 @@ def beyond_configs(root, settings:dict, seeds=range(5), epochs:int=20, finetune_
     out = {}
     for s in seeds:
         for name, (o, kw, ch) in beyond_variants(root, settings, s, finetune_lr).items():
-            slug = name.lower().replace(', ', '-').replace(' + ', '-plus-').replace(' ', '-')
+            slug = name.lower().replace('τ = ', 'tau').replace(', ', '-').replace(' + ', '-plus-').replace(' ', '-')
             out.setdefault(name, []).append(digits_config(root, 'beyond', o, seed=s, epochs=epochs, name=slug,
                                                           objective_kwargs=kw, **{**settings[o], **ch}))
     return out
