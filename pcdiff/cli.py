@@ -12,7 +12,7 @@ import torch
 
 from .train import (TrainConfig, train, grid_search, load_data, prepare_data, leaf_name, mean_log_likelihood,
                           bpd, draw_samples, TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, setup_device)
-from .data import DATASETS
+from .data import DATASETS, IMAGE_DATASETS
 from .circuit import Circuit
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
 
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--epochs', type=int, default=20, help='epochs of the digits runs (default: %(default)s)')
     r.add_argument('--grid-epochs', type=int, default=10, help='epochs of the grid-search runs (default: %(default)s)')
     r.add_argument('--workers', type=int, default=1, help='processes training at once, one thread each (default: %(default)s)')
+    r.add_argument('--dataset', default='digits', choices=('digits',) + IMAGE_DATASETS, help='images of the digits experiments (default: %(default)s)')
+    r.add_argument('--data-root', help='folder with the files of an image dataset other than digits')
+    r.add_argument('--max-items', type=int, help='use at most this many images per split')
     return p
 
 def config_from_args(args) -> TrainConfig:
@@ -184,7 +187,9 @@ def cmd_bench(args) -> dict:
 
 def cmd_reproduce(args) -> Path:
     from pcdiff.reproduce import reproduce
-    out = reproduce(args.what, args.out, seeds=args.seeds, epochs=args.epochs, grid_epochs=args.grid_epochs, workers=args.workers)
+    data = dict(dataset=args.dataset, **({} if args.dataset == 'digits' else dict(root=args.data_root, max_items=args.max_items)))
+    out = reproduce(args.what, args.out, seeds=args.seeds, epochs=args.epochs, grid_epochs=args.grid_epochs,
+                    workers=args.workers, data=data)
     print(f"tables and figures written to {out}/")
     return out
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .selection import check_int
-from .data import Dataset, image_grid
+from .data import Dataset, IMAGE_DATASETS, image_grid
 from .metrics import get_feature_extractor, sample_distances, reconstruction_error
 from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_data, leaf_name, read_checkpoint,
                           mean_log_likelihood, bpd, draw_samples, unwrap, PAPER_LRS, PAPER_BATCH_SIZES)
@@ -21,10 +21,11 @@ from .objectives import build, PAEModel, NeuralModel
 
 # %% auto #0
 __all__ = ['SYNTHETIC_COMPONENTS', 'SYNTHETIC_LRS', 'SYNTHETIC_KWARGS', 'CIRCUIT_OBJECTIVES', 'NEURAL_BASELINES',
-           'DIGITS_OBJECTIVES', 'TAU_SCHEDULES', 'REPORTS', 'final_model', 'score', 'run_cell', 'run_cells', 'mean_std',
-           'markdown_table', 'synthetic_configs', 'density_figure', 'digits_config', 'grid_configs', 'select_settings',
-           'seed_configs', 'temperature_configs', 'beyond_variants', 'beyond_configs', 'sample_figure',
-           'synthetic_report', 'grid_report', 'objectives_report', 'temperature_report', 'beyond_report', 'reproduce']
+           'DIGITS_OBJECTIVES', 'DIGITS', 'TAU_SCHEDULES', 'REPORTS', 'final_model', 'score', 'run_cell', 'run_cells',
+           'mean_std', 'markdown_table', 'synthetic_configs', 'density_figure', 'image_config', 'grid_configs',
+           'select_settings', 'seed_configs', 'temperature_configs', 'beyond_variants', 'beyond_configs',
+           'sample_figure', 'synthetic_report', 'grid_report', 'objectives_report', 'temperature_report',
+           'beyond_report', 'reproduce']
 
 # %% ../nbs/15_reproduce.ipynb #ea2df6c8
 def _score_file(cfg:TrainConfig, split:str) -> Path: return Path(cfg.out) / f'scores-{split}.json'
@@ -60,11 +61,11 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
 
 # %% ../nbs/15_reproduce.ipynb #aae34f4a
 def _check_same_run(cfg:TrainConfig):
-    "Raise unless the run in `cfg.out` (if any) was made with `cfg`'s settings (the number of epochs may grow)."
+    "Raise unless the run in `cfg.out` (if any) was made with `cfg`'s settings (epochs may grow, device and folder change)."
     f = Path(cfg.out) / 'config.json'
     if not f.exists(): return
     saved = json.loads(f.read_text())
-    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume', 'out') and v is not None and saved.get(k) != v]
+    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume', 'out', 'device') and v is not None and saved.get(k) != v]
     if diff: raise ValueError(f"{cfg.out} holds a run with other settings (differs in {', '.join(diff)}); "
                               "choose another folder, or remove that run to replace it")
 
@@ -167,18 +168,20 @@ def density_figure(cfgs:list, rows:list):
 CIRCUIT_OBJECTIVES, NEURAL_BASELINES = ('ll', 'adv', 'mmd', 'pae'), {'adv': 'gan', 'mmd': 'mmdgan', 'pae': 'vae'}
 DIGITS_OBJECTIVES = CIRCUIT_OBJECTIVES + tuple(NEURAL_BASELINES.values())
 
-def digits_config(root, group:str, objective:str, lr:float, batch_size:int, seed:int=0, epochs:int=20, name:str=None,
-                  objective_kwargs:dict=None, **changes) -> TrainConfig:
-    "A digits run of `objective` in `root/group/name` (default name: objective, lr, batch size and seed)."
+DIGITS = dict(dataset='digits')
+
+def image_config(root, group:str, objective:str, lr:float, batch_size:int, seed:int=0, epochs:int=20, name:str=None,
+                 objective_kwargs:dict=None, data:dict=DIGITS, **changes) -> TrainConfig:
+    "A run of `objective` on the images `data` (`TrainConfig` fields: dataset, root, max_items) in `root/DATASET/group/`."
     name = name or f'{objective}-lr{lr:g}-bs{batch_size}'
-    return TrainConfig(dataset='digits', objective=objective, lr=lr, batch_size=batch_size, seed=seed, epochs=epochs,
-                       samples=0, device='cpu', objective_kwargs=objective_kwargs or {},
-                       out=str(Path(root) / group / f'{name}-seed{seed}'), **changes)
+    return TrainConfig(objective=objective, lr=lr, batch_size=batch_size, seed=seed, epochs=epochs, samples=0,
+                       device='auto', objective_kwargs=objective_kwargs or {}, **data,
+                       out=str(Path(root) / data['dataset'] / group / f'{name}-seed{seed}'), **changes)
 
 def grid_configs(root, objectives=DIGITS_OBJECTIVES, lrs=PAPER_LRS, batch_sizes=PAPER_BATCH_SIZES, epochs:int=10,
-                 seed:int=0) -> list:
+                 seed:int=0, data:dict=DIGITS) -> list:
     "Appendix A: every objective at every learning rate x batch size of the paper's grid."
-    return [digits_config(root, 'grid', o, lr, bs, seed, epochs) for o in objectives for lr in lrs for bs in batch_sizes]
+    return [image_config(root, 'grid', o, lr, bs, seed, epochs, data=data) for o in objectives for lr in lrs for bs in batch_sizes]
 
 def select_settings(cfgs:list, rows:list) -> dict:
     "Per objective the `(lr, batch_size)` with the best validation score: bpd for LL, FD for the others."
@@ -189,25 +192,26 @@ def select_settings(cfgs:list, rows:list) -> dict:
         if c.objective not in best or v < best[c.objective][0]: best[c.objective] = (v, dict(lr=c.lr, batch_size=c.batch_size))
     return {o: s for o, (v, s) in best.items()}
 
-def seed_configs(root, settings:dict, objectives=DIGITS_OBJECTIVES, seeds=range(5), epochs:int=20) -> list:
+def seed_configs(root, settings:dict, objectives=DIGITS_OBJECTIVES, seeds=range(5), epochs:int=20, data:dict=DIGITS) -> list:
     "Tables 1-3: every objective at its selected settings, once per seed."
-    return [digits_config(root, 'seeds', o, seed=s, epochs=epochs, **settings[o]) for o in objectives for s in seeds]
+    return [image_config(root, 'seeds', o, seed=s, epochs=epochs, data=data, **settings[o]) for o in objectives for s in seeds]
 
 # %% ../nbs/15_reproduce.ipynb #73274959
 TAU_SCHEDULES = {'τ = 0.05': dict(tau=0.05), 'τ = 0.5': dict(tau=0.5), 'τ = 1.0': dict(tau=1.0),
                  'annealed': dict(temperature='annealed', tau0=1.0, tau_min=0.5),
                  'learned': dict(temperature='learned', tau0=1.0)}
 
-def temperature_configs(root, settings:dict, objectives=('adv', 'mmd', 'pae'), seeds=range(1), epochs:int=20) -> list:
+def temperature_configs(root, settings:dict, objectives=('adv', 'mmd', 'pae'), seeds=range(5), epochs:int=20,
+                        data:dict=DIGITS) -> list:
     "Table 4: every sampling objective with every temperature schedule, at the objective's selected settings."
-    return [digits_config(root, 'temperature', o, seed=s, epochs=epochs, objective_kwargs=kw,
+    return [image_config(root, 'temperature', o, seed=s, epochs=epochs, objective_kwargs=kw, data=data,
                           name=f"{o}-{t.replace('τ = ', 'tau')}", **settings[o])
             for o in objectives for t, kw in TAU_SCHEDULES.items() for s in seeds]
 
 # %% ../nbs/15_reproduce.ipynb #4e2f6abd
-def beyond_variants(root, settings:dict, seed:int, finetune_lr:float=0.01) -> dict:
+def beyond_variants(root, settings:dict, seed:int, finetune_lr:float=0.01, data:dict=DIGITS) -> dict:
     "Name -> `(objective, objective_kwargs, config changes)` of the combinations tried against pure likelihood."
-    ll = digits_config(root, 'seeds', 'll', seed=seed, **settings['ll']).out
+    ll = image_config(root, 'seeds', 'll', seed=seed, data=data, **settings['ll']).out
     ft = dict(lr=finetune_lr)
     return {'ADV from LL': ('adv', dict(init_from=ll), ft),
             'ADV from LL, + LL': ('adv', dict(init_from=ll, ll_weight=1.0), ft),
@@ -220,14 +224,14 @@ def beyond_variants(root, settings:dict, seed:int, finetune_lr:float=0.01) -> di
             'MMD + LL, τ = 0.05': ('mmd', dict(ll_weight=1.0, tau=0.05), {}),
             'PAE + LL': ('pae', dict(ll_weight=1.0), {})}
 
-def beyond_configs(root, settings:dict, seeds=range(5), epochs:int=20, finetune_lr:float=0.01) -> dict:
+def beyond_configs(root, settings:dict, seeds=range(5), epochs:int=20, finetune_lr:float=0.01, data:dict=DIGITS) -> dict:
     "Name -> configs (one per seed) of every variant of `beyond_variants`."
     out = {}
     for s in seeds:
-        for name, (o, kw, ch) in beyond_variants(root, settings, s, finetune_lr).items():
+        for name, (o, kw, ch) in beyond_variants(root, settings, s, finetune_lr, data).items():
             slug = name.lower().replace('τ = ', 'tau').replace(', ', '-').replace(' + ', '-plus-').replace(' ', '-')
-            out.setdefault(name, []).append(digits_config(root, 'beyond', o, seed=s, epochs=epochs, name=slug,
-                                                          objective_kwargs=kw, **{**settings[o], **ch}))
+            out.setdefault(name, []).append(image_config(root, 'beyond', o, seed=s, epochs=epochs, name=slug, data=data,
+                                                         objective_kwargs=kw, **{**settings[o], **ch}))
     return out
 
 # %% ../nbs/15_reproduce.ipynb #7be35f44
@@ -260,9 +264,9 @@ def synthetic_report(root, workers:int=1, **kwargs) -> tuple:
             for n, k in SYNTHETIC_COMPONENTS.items()]
     return markdown_table(['data', 'K'] + [f'{o.upper()} test LL' for o in objs], body), density_figure(cfgs, rows)
 
-def grid_report(root, objectives=DIGITS_OBJECTIVES, epochs:int=10, workers:int=1) -> tuple:
+def grid_report(root, objectives=DIGITS_OBJECTIVES, epochs:int=10, workers:int=1, data:dict=DIGITS) -> tuple:
     "Appendix A: `(markdown of validation scores per lr x batch size, the selected one in bold; settings per objective)`."
-    cfgs = grid_configs(root, objectives, epochs=epochs); rows = run_cells(cfgs, split='valid', workers=workers)
+    cfgs = grid_configs(root, objectives, epochs=epochs, data=data); rows = run_cells(cfgs, split='valid', workers=workers)
     settings = select_settings(cfgs, rows)
     def cell(c, r):
         v = math.nan if 'diverged' in r else r['bpd' if c.objective == 'll' else 'fd']
@@ -278,9 +282,9 @@ def grid_report(root, objectives=DIGITS_OBJECTIVES, epochs:int=10, workers:int=1
 def _by(cfgs, rows, **match):
     return [r for c, r in zip(cfgs, rows) if all(getattr(c, k) == v for k, v in match.items())]
 
-def objectives_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1) -> tuple:
+def objectives_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1, data:dict=DIGITS) -> tuple:
     "Tables 1-3: `(markdown of FD/KID circuit vs neural, markdown of reconstruction errors, sample figure)`."
-    cfgs = seed_configs(root, settings, DIGITS_OBJECTIVES, seeds, epochs); rows = run_cells(cfgs, workers=workers)
+    cfgs = seed_configs(root, settings, DIGITS_OBJECTIVES, seeds, epochs, data); rows = run_cells(cfgs, workers=workers)
     t2 = []
     for o in CIRCUIT_OBJECTIVES:
         c, n = _by(cfgs, rows, objective=o), _by(cfgs, rows, objective=NEURAL_BASELINES.get(o))
@@ -299,9 +303,9 @@ def objectives_report(root, settings:dict, seeds=range(5), epochs:int=20, worker
     return table2, table3, fig
 
 def temperature_report(root, settings:dict, objectives=('adv', 'mmd', 'pae'), seeds=range(5), epochs:int=20,
-                       workers:int=1) -> tuple:
+                       workers:int=1, data:dict=DIGITS) -> tuple:
     "Table 4: `(markdown of FD per temperature schedule and objective, sample figure: schedules x objectives)`."
-    cfgs = temperature_configs(root, settings, objectives, seeds, epochs); rows = run_cells(cfgs, workers=workers)
+    cfgs = temperature_configs(root, settings, objectives, seeds, epochs, data); rows = run_cells(cfgs, workers=workers)
     sched = lambda c: next(t for t, kw in TAU_SCHEDULES.items() if kw == c.objective_kwargs)
     body = [[t] + [mean_std(_get([r for c, r in zip(cfgs, rows) if c.objective == o and sched(c) == t], 'fd'))
                    for o in objectives] for t in TAU_SCHEDULES]
@@ -310,10 +314,10 @@ def temperature_report(root, settings:dict, objectives=('adv', 'mmd', 'pae'), se
     fig = sample_figure(first, [f'{c.objective.upper()}, {sched(c)}' for c in first], ncols=len(objectives))
     return table, fig
 
-def beyond_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1) -> str:
+def beyond_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1, data:dict=DIGITS) -> str:
     "Combinations against pure likelihood: FD, KID and test bpd, and the FD change against LL of the same seed."
-    ll_cfgs = seed_configs(root, settings, ('ll',), seeds, epochs)
-    variants = beyond_configs(root, settings, seeds, epochs)
+    ll_cfgs = seed_configs(root, settings, ('ll',), seeds, epochs, data)
+    variants = beyond_configs(root, settings, seeds, epochs, data=data)
     ll = run_cells(ll_cfgs, workers=workers)                       # first: the variants start from these runs
     rest = iter(run_cells([c for cs in variants.values() for c in cs], workers=workers))
     body = [['LL (reference)', mean_std(_get(ll, 'fd')), mean_std(_get(ll, 'kid')), mean_std(_get(ll, 'bpd')), '–', '–']]
@@ -329,22 +333,25 @@ def beyond_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:in
 REPORTS = ('synthetic', 'grid', 'objectives', 'temperature', 'beyond')
 
 def reproduce(what:str='all', root='runs/reproduce', seeds:int=5, epochs:int=20, grid_epochs:int=10,
-              workers:int=1) -> Path:
-    "Run the experiments of `what` (one of `REPORTS` or 'all'), writing `root/WHAT.md` and `root/WHAT.png`."
+              workers:int=1, data:dict=DIGITS) -> Path:
+    "Run `what` (one of `REPORTS` or 'all'; image experiments on `data`), writing tables `WHAT.md` and figures `WHAT.png`."
     if what not in REPORTS + ('all',): raise ValueError(f"what must be one of {REPORTS + ('all',)}, got {what!r}")
     for v, name in ((seeds, 'seeds'), (epochs, 'epochs'), (grid_epochs, 'grid_epochs'), (workers, 'workers')): check_int(v, name)
+    if not isinstance(data, dict) or data.get('dataset') not in ('digits',) + IMAGE_DATASETS:
+        raise ValueError(f"data must be a dict naming an image dataset ('digits', {', '.join(map(repr, IMAGE_DATASETS))}), got {data!r}")
     import matplotlib; matplotlib.use('Agg')
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
-    def write(name, *parts):
+    def write(name, *parts, folder=root / data['dataset']):
         texts = [p for p in parts if isinstance(p, str)]
-        (root / f'{name}.md').write_text('\n\n'.join(texts) + '\n'); print(f'\n## {name}\n', *texts, sep='\n\n')
-        for i, f in enumerate(p for p in parts if not isinstance(p, str)): f.savefig(root / f'{name}{i or ""}.png', dpi=120)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f'{name}.md').write_text('\n\n'.join(texts) + '\n'); print(f'\n## {name}\n', *texts, sep='\n\n')
+        for i, f in enumerate(p for p in parts if not isinstance(p, str)): f.savefig(folder / f'{name}{i or ""}.png', dpi=120)
     todo = REPORTS if what == 'all' else (what,)
-    if 'synthetic' in todo: write('synthetic', *synthetic_report(root, workers=workers))
+    if 'synthetic' in todo: write('synthetic', *synthetic_report(root, workers=workers), folder=root)
     if set(todo) - {'synthetic'}:
-        grid, settings = grid_report(root, epochs=grid_epochs, workers=workers)
+        grid, settings = grid_report(root, epochs=grid_epochs, workers=workers, data=data)
         write('grid', grid, markdown_table(['objective', 'lr', 'batch'], [[o, s['lr'], s['batch_size']] for o, s in settings.items()]))
-    kw = dict(seeds=range(seeds), epochs=epochs, workers=workers)
+    kw = dict(seeds=range(seeds), epochs=epochs, workers=workers, data=data)
     if 'objectives' in todo: write('objectives', *objectives_report(root, settings, **kw))
     if 'temperature' in todo: write('temperature', *temperature_report(root, settings, **kw))
     if 'beyond' in todo: write('beyond', beyond_report(root, settings, **kw))
