@@ -59,13 +59,15 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
             s['recon_bce'] = reconstruction_error(real_raw / mx, m.net.reconstruct(real / mx))
     return s
 
-# %% ../nbs/15_reproduce.ipynb #aae34f4a
+# %% ../nbs/15_reproduce.ipynb #f379b8d6
+_NOT_SETTINGS = ('out', 'resume', 'device')     # where and how a run is kept, not what it is
+
 def _check_same_run(cfg:TrainConfig):
     "Raise unless the run in `cfg.out` (if any) was made with `cfg`'s settings (epochs may grow, device and folder change)."
     f = Path(cfg.out) / 'config.json'
     if not f.exists(): return
     saved = json.loads(f.read_text())
-    diff = [k for k, v in asdict(cfg).items() if k not in ('epochs', 'resume', 'out', 'device') and v is not None and saved.get(k) != v]
+    diff = [k for k, v in asdict(cfg).items() if k not in _NOT_SETTINGS + ('epochs',) and v is not None and saved.get(k) != v]
     if diff: raise ValueError(f"{cfg.out} holds a run with other settings (differs in {', '.join(diff)}); "
                               "choose another folder, or remove that run to replace it")
 
@@ -73,7 +75,7 @@ def run_cell(cfg:TrainConfig, split:str='test', num_samples:int=1000) -> dict:
     "Train `cfg` into `cfg.out` (resuming a partial run, reusing a finished one) and score its final model on `split`."
     if cfg.out is None: raise ValueError("cfg.out must name the run's folder: results are kept there")
     f = _score_file(cfg, split)
-    key = dict(config=asdict(replace(cfg, resume=False)), num_samples=num_samples)
+    key = dict(config={k: v for k, v in asdict(cfg).items() if k not in _NOT_SETTINGS}, num_samples=num_samples)
     if f.exists():
         row = json.loads(f.read_text())
         if {k: row.get(k) for k in key} == key: return row
@@ -128,7 +130,7 @@ def synthetic_configs(root, objectives=('ll', 'adv', 'mmd'), epochs:int=100, lrs
     "Table 5: one bivariate Gaussian mixture (a root sum over K factorized Gaussian pairs) per set and objective."
     return [TrainConfig(dataset=name, objective=o, epochs=epochs, lr=lrs[o], batch_size=batch_size, depth=0,
                         repetitions=1, sums=1, leaves=k, samples=0, device='cpu', seed=seed,
-                        objective_kwargs=objective_kwargs.get(o, {}), out=str(Path(root) / 'synthetic' / f'{name}-{o}-seed{seed}'))
+                        objective_kwargs=objective_kwargs.get(o, {}), out=str(Path(root).resolve() / 'synthetic' / f'{name}-{o}-seed{seed}'))
             for name, k in SYNTHETIC_COMPONENTS.items() for o in objectives for seed in seeds]
 
 # %% ../nbs/15_reproduce.ipynb #3b82965a
@@ -173,10 +175,11 @@ DIGITS = dict(dataset='digits')
 def image_config(root, group:str, objective:str, lr:float, batch_size:int, seed:int=0, epochs:int=20, name:str=None,
                  objective_kwargs:dict=None, data:dict=DIGITS, **changes) -> TrainConfig:
     "A run of `objective` on the images `data` (`TrainConfig` fields: dataset, root, max_items) in `root/DATASET/group/`."
+    # folders are absolute, so that runs started from any working directory (a notebook's, a shell's) are the same runs
     name = name or f'{objective}-lr{lr:g}-bs{batch_size}'
     return TrainConfig(objective=objective, lr=lr, batch_size=batch_size, seed=seed, epochs=epochs, samples=0,
                        device='auto', objective_kwargs=objective_kwargs or {}, **data,
-                       out=str(Path(root) / data['dataset'] / group / f'{name}-seed{seed}'), **changes)
+                       out=str(Path(root).resolve() / data['dataset'] / group / f'{name}-seed{seed}'), **changes)
 
 def grid_configs(root, objectives=DIGITS_OBJECTIVES, lrs=PAPER_LRS, batch_sizes=PAPER_BATCH_SIZES, epochs:int=10,
                  seed:int=0, data:dict=DIGITS) -> list:
