@@ -317,20 +317,23 @@ def temperature_report(root, settings:dict, objectives=('adv', 'mmd', 'pae'), se
     fig = sample_figure(first, [f'{c.objective.upper()}, {sched(c)}' for c in first], ncols=len(objectives))
     return table, fig
 
-def beyond_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1, data:dict=DIGITS) -> str:
-    "Combinations against pure likelihood: FD, KID and test bpd, and the FD change against LL of the same seed."
+def beyond_report(root, settings:dict, seeds=range(5), epochs:int=20, workers:int=1, data:dict=DIGITS) -> tuple:
+    "Combinations against pure likelihood: `(markdown of FD, KID, bpd and the paired FD change against LL, sample figure)`."
     ll_cfgs = seed_configs(root, settings, ('ll',), seeds, epochs, data)
     variants = beyond_configs(root, settings, seeds, epochs, data=data)
     ll = run_cells(ll_cfgs, workers=workers)                       # first: the variants start from these runs
     rest = iter(run_cells([c for cs in variants.values() for c in cs], workers=workers))
-    body = [['LL (reference)', mean_std(_get(ll, 'fd')), mean_std(_get(ll, 'kid')), mean_std(_get(ll, 'bpd')), '–', '–']]
+    body = [['LL (reference)', mean_std(_get(ll, 'fd')), mean_std(_get(ll, 'kid')), mean_std(_get(ll, 'bpd')), '–', '–', '–']]
     for name, cs in variants.items():
         rs = [next(rest) for _ in cs]
-        d = [a - b for a, b in zip(_get(rs, 'fd'), _get(ll, 'fd'))]
-        better = sum(1 for v in d if v < 0)
+        d = torch.tensor([a - b for a, b in zip(_get(rs, 'fd'), _get(ll, 'fd'))], dtype=torch.float64)
+        d = d[d.isfinite()]
+        t = f"{float(d.mean() / (d.std() / math.sqrt(len(d)))):.1f}" if len(d) > 1 else '–'
         body.append([name, mean_std(_get(rs, 'fd')), mean_std(_get(rs, 'kid')), mean_std(_get(rs, 'bpd')),
-                     mean_std(d), f'{better}/{len(d)}'])
-    return markdown_table(['model', 'FD', 'KID', 'test bpd', 'FD − FD of LL (same seed)', 'seeds better than LL'], body)
+                     mean_std(d.tolist()), t, f'{int((d < 0).sum())}/{len(cs)}'])
+    table = markdown_table(['model', 'FD', 'KID', 'test bpd', 'FD − FD of LL (same seed)', 'paired t', 'seeds better than LL'], body)
+    first = [ll_cfgs[0]] + [cs[0] for cs in variants.values()]
+    return table, sample_figure(first, ['LL'] + list(variants), ncols=4)
 
 # %% ../nbs/15_reproduce.ipynb #9ff2b0ae
 REPORTS = ('synthetic', 'grid', 'objectives', 'temperature', 'beyond')
@@ -357,5 +360,5 @@ def reproduce(what:str='all', root='runs/reproduce', seeds:int=5, epochs:int=20,
     kw = dict(seeds=range(seeds), epochs=epochs, workers=workers, data=data)
     if 'objectives' in todo: write('objectives', *objectives_report(root, settings, **kw))
     if 'temperature' in todo: write('temperature', *temperature_report(root, settings, **kw))
-    if 'beyond' in todo: write('beyond', beyond_report(root, settings, **kw))
+    if 'beyond' in todo: write('beyond', *beyond_report(root, settings, **kw))
     return root
