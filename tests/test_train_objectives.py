@@ -61,7 +61,7 @@ def test_extra_modules_are_stepped_and_checkpointed(tmp_path):
         def extra_optimizers(self): return {'critic': self.opt}
         def extra_step(self, model, x, y=None):
             l = self.critic(x / 16).pow(2).mean(); l.backward(); self.opt.step(); self.steps += 1
-            return {'critic': float(l)}
+            return {'critic': float(l.detach())}
         def loss(self, model, x, y=None): return -model(x).mean()
     try:
         obj = WithCritic()
