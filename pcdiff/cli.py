@@ -187,6 +187,8 @@ def cmd_bench(args) -> dict:
 
 def cmd_reproduce(args) -> Path:
     from pcdiff.reproduce import reproduce
+    if args.dataset != 'digits' and args.data_root is None:
+        raise ValueError(f"--data-root is required for --dataset {args.dataset}: the folder that holds its files")
     data = dict(dataset=args.dataset, **({} if args.dataset == 'digits' else dict(root=args.data_root, max_items=args.max_items)))
     out = reproduce(args.what, args.out, seeds=args.seeds, epochs=args.epochs, grid_epochs=args.grid_epochs,
                     workers=args.workers, data=data)
