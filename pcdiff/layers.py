@@ -101,11 +101,10 @@ class EinsumLayer(nn.Module):
             right_ll = ll[:, 1::2]
             w = w * (right_ll - right_ll.amax(3, keepdim=True).detach()).exp()[..., None, :]
         tiny = torch.finfo(w.dtype).tiny
-        marginal = w.sum(4).clamp_min(tiny)                                # p(left = i), up to a constant
+        marginal = w.sum(4).clamp_min(2 * tiny ** 0.5)                     # p(left = i), up to a constant; squared > 0
         left_logits = marginal.log() if ll is None else marginal.log() + ll[:, 0::2]
         left = select(left_logits, 3, **select_kw)
-        cond = w.clamp_min(tiny).log().softmax(4)                          # p(right = j | left = i), no division
-        right = (left[..., None] * cond).sum(3)                            # p(right = j | chosen left)
+        right = ((left / marginal)[..., None] * w).sum(3)                  # p(right = j | left = i)
         right = select(right.clamp_min(tiny).log(), 3, **select_kw)
         return torch.stack([left, right], 2).flatten(1, 2)
 
@@ -135,5 +134,5 @@ class RootMixture(nn.Module):
         if ll is not None: logits = logits + self.child_values(ll)
         y = select(logits, 1, **select_kw).unflatten(1, (self.num_repetitions, self.in_channels))   # (N, R, K)
         rep = y.sum(2)
-        safe = torch.where(rep > 1e-15, rep, torch.ones_like(rep))          # unchosen repetitions: no 0/0 in backward
-        return rep, (y / safe[..., None]).transpose(0, 1)[:, None]
+        floor = 2 * torch.finfo(y.dtype).tiny ** 0.5                        # squared > 0: no 0/0 in the backward pass
+        return rep, (y / rep[..., None].clamp_min(floor)).transpose(0, 1)[:, None]
