@@ -27,9 +27,7 @@ __all__ = ['SYNTHETIC_COMPONENTS', 'SYNTHETIC_LRS', 'SYNTHETIC_KWARGS', 'CIRCUIT
            'sample_figure', 'synthetic_report', 'grid_report', 'objectives_report', 'temperature_report',
            'beyond_report', 'reproduce']
 
-# %% ../nbs/15_reproduce.ipynb #ea2df6c8
-def _score_file(cfg:TrainConfig, split:str) -> Path: return Path(cfg.out) / f'scores-{split}.json'
-
+# %% ../nbs/15_reproduce.ipynb #62732a9e
 def final_model(cfg:TrainConfig, data:Dataset=None):
     "The model of the finished run in `cfg.out` at its last epoch (`last.pt`)."
     obj, model = build(cfg, data)
@@ -40,11 +38,12 @@ def final_model(cfg:TrainConfig, data:Dataset=None):
 # %% ../nbs/15_reproduce.ipynb #7b6372e2
 def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int=1000, seed:int=0) -> dict:
     "Scores of `model` on `split` of `raw`: mean log-likelihood and bpd (circuits), FD/KID (images), reconstruction BCE (PAE, VAE)."
-    data, st = prepare_data(raw, leaf_name(cfg, raw))
+    leaf = leaf_name(cfg, raw)
+    data, st = prepare_data(raw, leaf)
     m, F = unwrap(model).eval(), raw.num_features
     real_raw, real = getattr(raw, split), getattr(data, split)
     s = dict(num_params=m.num_params())
-    if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf_name(cfg, raw) == 'gaussian'):
+    if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf == 'gaussian'):
         ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))       # (densities of standardized pixels: no bpd)
     if raw.shape is None: return s
     ext = get_feature_extractor(raw)                                                  # trained once, then cached
@@ -74,7 +73,7 @@ def _check_same_run(cfg:TrainConfig):
 def run_cell(cfg:TrainConfig, split:str='test', num_samples:int=1000) -> dict:
     "Train `cfg` into `cfg.out` (resuming a partial run, reusing a finished one) and score its final model on `split`."
     if cfg.out is None: raise ValueError("cfg.out must name the run's folder: results are kept there")
-    f = _score_file(cfg, split)
+    f = Path(cfg.out) / f'scores-{split}.json'
     key = dict(config={k: v for k, v in asdict(cfg).items() if k not in _NOT_SETTINGS}, num_samples=num_samples)
     if f.exists():
         row = json.loads(f.read_text())
@@ -99,9 +98,9 @@ def run_cells(cfgs:list, split:str='test', num_samples:int=1000, workers:int=1) 
     check_int(workers, 'workers')
     jobs = [(c, split, num_samples) for c in cfgs]
     if workers == 1 or len(jobs) < 2: return [run_cell(*j) for j in jobs]
-    images = {c.dataset for c in cfgs if load_data(c).shape is not None}
-    for c in cfgs:                                    # train the feature CNN once, before the workers need it
-        if c.dataset in images: get_feature_extractor(load_data(c)); images.discard(c.dataset)
+    for c in {c.dataset: c for c in cfgs}.values():      # train each feature CNN once, before the workers need it
+        raw = load_data(c)
+        if raw.shape is not None: get_feature_extractor(raw)
     with ProcessPoolExecutor(workers, mp_context=get_context('spawn')) as ex: return list(ex.map(_run_one, jobs))
 
 # %% ../nbs/15_reproduce.ipynb #74d3f20f
@@ -110,9 +109,9 @@ def mean_std(values) -> str:
     if all(x is None for x in values): return '–'
     v = [x for x in values if x is not None and math.isfinite(x)]
     if not v: return 'diverged'
-    m = float(torch.tensor(v, dtype=torch.float64).mean())
-    p = 3 if abs(m) < 1 else 2 if abs(m) < 10 else 1
-    out = f"{m:.{p}f}" if len(v) == 1 else f"{m:.{p}f} ± {float(torch.tensor(v, dtype=torch.float64).std()):.{p}f}"
+    t = torch.tensor(v, dtype=torch.float64)
+    m = float(t.mean()); p = 3 if abs(m) < 1 else 2 if abs(m) < 10 else 1
+    out = f"{m:.{p}f}" if len(v) == 1 else f"{m:.{p}f} ± {float(t.std()):.{p}f}"
     return out + (f" ({len(v)}/{len(values)})" if len(v) < len(values) else '')
 
 def markdown_table(header:list, rows:list) -> str:
