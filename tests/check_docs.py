@@ -7,7 +7,8 @@ from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
 from nbdev.serve import proc_nbs
 import nbdev.doclinks
 
-def main():
+def render() -> list:
+    "Process the notebooks as `nbdev_docs` does and render each to HTML; returns the HTML pages."
     cfg = get_config()
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
@@ -20,6 +21,10 @@ def main():
         r = subprocess.run([sys.executable, '-m', 'nbconvert', '--to', 'html', '--output-dir', str(out), str(nb)],
                            capture_output=True, text=True)
         if r.returncode: sys.exit(f'HTML render failed for {nb.name}:\n{r.stderr}')
-    print(f'{len(nbs)} notebooks processed and rendered to HTML in {out}')
+    return [out/f'{nb.stem}.html' for nb in nbs]
+
+def main():
+    pages = render()
+    print(f'{len(pages)} notebooks processed and rendered to HTML in {pages[0].parent}')
 
 if __name__ == '__main__': main()

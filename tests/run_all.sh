@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install pcdiff with its development tools into the active environment and run every check:
 # the generated package and the notebooks are in sync, every notebook runs (nbdev_test),
-# the docs processing and an HTML render of every notebook succeed, and the pytest suite passes.
+# the docs processing and an HTML render of every notebook succeed, every page opens cleanly in a browser (where
+# Chromium is installed: .ci/run installs it), and the pytest suite passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
@@ -24,6 +25,13 @@ nbdev_test --n_workers 2 --timing
 
 echo "== documentation processing and HTML render"
 python tests/check_docs.py
+
+echo "== the rendered pages in headless Chromium (screenshots in _browser/)"
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+  python tests/check_browser.py _proc/_html
+else
+  echo "Chromium is not installed: skipped (apt-get install -y chromium)"
+fi
 
 echo "== pytest"
 python -m pytest -q tests
