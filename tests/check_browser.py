@@ -4,7 +4,7 @@
     python tests/check_browser.py _docs           # check pages rendered already (files or folders, e.g. nbdev_docs')
 
 A page fails when a script on it throws or logs an error, a picture is missing or does not decode, a markdown table
-(in the notebook's prose or in a markdown output) is not rendered as a <table>, or a notebook's stored widget state
+(in the notebook's prose or in a markdown output) is not rendered as a <table> or shows the backslash of `\\|`, or a notebook's stored widget state
 is not on its page. Resources from other hosts that do not load (offline, e.g. the widget manager from a CDN) are
 listed, not counted as failures. A full-page screenshot of every page goes to `_browser/` (not committed).
 Needs Chromium (Debian: `apt-get install -y chromium`) and the `websocket-client` package; drives Chromium through
@@ -17,8 +17,9 @@ import websocket
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--hide-scrollbars', '--remote-debugging-port=0']
-WIDTH, MAX_HEIGHT = 1280, 16000
+WIDTH, TILE = 1280, 6000
 PICTURES = ('image/png', 'image/svg+xml', 'image/jpeg')
+WIDGET_STATE = 'application/vnd.jupyter.widget-state+json'
 _table_rule = re.compile(r'^\s*\|?\s*:?-{3,}:?\s*\|', re.M)          # the |---|---| line under a table's header
 
 PAGE_JS = r"""(() => {
@@ -28,9 +29,11 @@ PAGE_JS = r"""(() => {
   if (state) { try { widgets = Object.keys(JSON.parse(state.textContent).state).length } catch (e) { widgets = -1 } }
   return {images: imgs.length, tables: document.querySelectorAll('table').length,
           broken: imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80)),
+          escapes: Array.from(document.querySelectorAll('td, th')).map(c => c.textContent)
+                        .filter(t => t.includes('\\|')).map(t => t.slice(0, 100)),
           runon: Array.from(document.querySelectorAll('p, li')).map(p => p.textContent)
                       .filter(t => /\|\s*:?-{3,}/.test(t)).map(t => t.slice(0, 100)),
-          widgets: widgets, widgets_shown: document.querySelectorAll('.jupyter-widgets, .widget-slider').length,
+          widgets: widgets, widgets_shown: document.querySelectorAll('.widget-slider, .widget-hslider, .widget-box').length,
           height: document.documentElement.scrollHeight}
 })()"""
 
@@ -85,11 +88,16 @@ class Browser:
         if 'exceptionDetails' in r: raise RuntimeError(f"page script failed: {r['exceptionDetails']}")
         return r['result']['value']
 
-    def screenshot(self, path, height):
-        self.call('Emulation.setDeviceMetricsOverride', width=WIDTH, height=min(max(height, 200), MAX_HEIGHT),
-                  deviceScaleFactor=1, mobile=False)
-        png = self.call('Page.captureScreenshot', format='png', captureBeyondViewport=True)['data']
-        Path(path).write_bytes(base64.b64decode(png))
+    def screenshot(self, path:Path, height:int) -> list:
+        "Full-page screenshots: `path`, or for a long page `path` with -1, -2, ... (each at most `TILE` pixels high)."
+        self.call('Emulation.setDeviceMetricsOverride', width=WIDTH, height=1000, deviceScaleFactor=1, mobile=False)
+        tops = range(0, max(height, 1), TILE)
+        paths = [path] if len(tops) == 1 else [path.with_name(f'{path.stem}-{i + 1}{path.suffix}') for i in range(len(tops))]
+        for top, p in zip(tops, paths):
+            clip = dict(x=0, y=top, width=WIDTH, height=min(TILE, height - top), scale=1)
+            p.write_bytes(base64.b64decode(self.call('Page.captureScreenshot', format='png', clip=clip,
+                                                     captureBeyondViewport=True)['data']))
+        return paths
 
     def close(self):
         if getattr(self, 'ws', None): self.ws.close()
@@ -131,24 +139,29 @@ def expected(page:Path):
     md += [''.join(o['data']['text/markdown']) for o in outs if 'text/markdown' in o.get('data', {})]
     tables = sum(len(_table_rule.findall(t)) for t in md)
     tables += sum(''.join(o['data']['text/html']).count('<table') for o in outs if 'text/html' in o.get('data', {}))
-    return pictures, tables, 'widgets' in nb.get('metadata', {})
+    return pictures, tables, bool(nb.get('metadata', {}).get('widgets', {}).get(WIDGET_STATE, {}).get('state'))
 
 def check_page(b:Browser, page:Path, shots:Path) -> dict:
     b.events.clear()
     b.call('Page.navigate', url=page.resolve().as_uri())
     b.settle()
     info = b.evaluate(PAGE_JS)
+    for old in shots.glob(f'{page.stem}*.png'): old.unlink()
     b.screenshot(shots/f'{page.stem}.png', info['height'])
     errors, offline = console_problems(b.events)
     problems = list(errors)
     if info['broken']: problems.append(f"{len(info['broken'])} pictures do not decode: {info['broken'][:3]}")
     if info['runon']: problems.append(f"markdown tables not rendered as tables: {info['runon'][:3]}")
+    if info['escapes']: problems.append(f"table cells show the backslash of \\| (write <code>a &#124; b</code>): {info['escapes'][:3]}")
     exp = expected(page)
     if exp:
         pictures, tables, widgets = exp
         if info['images'] < pictures: problems.append(f"{info['images']} pictures on the page, the notebook stores {pictures}")
         if info['tables'] < tables: problems.append(f"{info['tables']} tables on the page, the notebook has {tables}")
         if widgets and not info['widgets']: problems.append("the notebook's widget state is not on the page")
+        manager_missing = any('html-manager' in u for u in offline)
+        if widgets and info['widgets'] and not info['widgets_shown'] and not manager_missing:
+            problems.append('the widget state is on the page but no widget is drawn')
     return dict(page=page.name, problems=problems, offline=offline, **{k: info[k] for k in ('images', 'tables', 'widgets', 'widgets_shown')})
 
 def pages_in(paths):
@@ -173,7 +186,7 @@ def main(argv=None):
     try:
         for page in pages:
             r = check_page(b, page, a.shots); results.append(r)
-            widgets = '' if r['widgets'] is None else f", widget state {r['widgets']} models ({r['widgets_shown']} drawn)"
+            widgets = f", widget state of {r['widgets']} models ({r['widgets_shown']} widgets drawn)" if r['widgets'] else ''
             print(f"{'FAIL' if r['problems'] else 'ok  '} {r['page']}: {r['images']} pictures, {r['tables']} tables{widgets}"
                   + (f"; {len(r['offline'])} resources from other hosts not loaded" if r['offline'] else ''), flush=True)
             for p in r['problems']: print(f'       {p}')
