@@ -42,7 +42,6 @@ def execute(path:Path, slow=False, timeout=3600) -> float:
     t = time.perf_counter()
     BookClient(nb, slow=slow, timeout=timeout, kernel_name='python3', store_widget_state=True,
                resources={'metadata': {'path': str(path.parent)}}).execute()
-    nb.metadata.pop('language_info', None)
     nbformat.write(nb, path)
     nbdev_clean.__wrapped__(fname=str(path))                 # with the settings of the repository (cwd)
     return time.perf_counter() - t
