@@ -1,12 +1,13 @@
 """Open every page of the book in headless Chromium and check what a reader sees.
 
     python tests/check_browser.py                 # render every notebook (as tests/check_docs.py) and check the pages
-    python tests/check_browser.py _docs           # check pages rendered already (files or folders, e.g. nbdev_docs')
+    nbdev_docs && python tests/check_browser.py _docs    # pages rendered already (files or folders): quarto's
 
 A page fails when a script on it throws or logs an error, a picture is missing or does not decode, a markdown table
-(in the notebook's prose or in a markdown output) is not rendered as a <table> or shows the backslash of `\\|`, or a notebook's stored widget state
-is not on its page. Resources from other hosts that do not load (offline, e.g. the widget manager from a CDN) are
-listed, not counted as failures. A full-page screenshot of every page goes to `_browser/` (not committed).
+(in the notebook's prose or in a markdown output) is not rendered as a <table> or shows the backslash of `\\|`, or
+a notebook's stored widget state is not on its page. Resources from other hosts that do not load (offline, e.g. the
+widget manager from a CDN) are listed, not counted as failures. A full-page screenshot of every page goes to
+`_browser/` (not committed).
 Needs Chromium (Debian: `apt-get install -y chromium`) and the `websocket-client` package; drives Chromium through
 the DevTools protocol."""
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, time, base64, urllib.request
@@ -127,11 +128,17 @@ def console_problems(events):
             errors.append(f"log: {entry['text']} ({entry.get('url', '')})")
     return errors, offline
 
-def expected(page:Path):
-    "`(pictures, tables, widgets)` the page's notebook stores (`_proc/NAME.ipynb` beside `_proc/_html/`), or None."
+def notebook_of(page:Path):
+    "The processed notebook (`_proc/`) a page was rendered from: same name (nbconvert) or its `output-file` (quarto)."
     for nb in (page.parent.parent/f'{page.stem}.ipynb', ROOT/'_proc'/f'{page.stem}.ipynb'):
-        if nb.exists(): break
-    else: return None
+        if nb.exists(): return nb
+    front = lambda nb: ''.join(json.loads(nb.read_text())['cells'][0]['source']).splitlines()
+    return next((nb for nb in sorted((ROOT/'_proc').glob('*.ipynb')) if f'output-file: {page.name}' in front(nb)), None)
+
+def expected(page:Path):
+    "`(pictures, tables, widgets)` the page's notebook stores, or None when no processed notebook is found."
+    nb = notebook_of(page)
+    if nb is None: return None
     nb = json.loads(nb.read_text())
     outs = [o for c in nb['cells'] for o in c.get('outputs', [])]
     pictures = sum(any(k in o.get('data', {}) for k in PICTURES) for o in outs)
