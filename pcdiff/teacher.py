@@ -21,10 +21,8 @@ from .train import load_data, rng_state, set_rng_state, seed_everything, write_l
 
 # %% auto #0
 __all__ = ['PRIORS', 'TEACHER_FORMAT', 'check_image_shape', 'to_patches', 'from_patches', 'nearest', 'kmeans',
-           'check_teacher_args', 'Teacher', 'check_data', 'embed', 'quantize', 'encode', 'pixel_log_probs',
-           'code_log_likelihoods', 'prior_log_probs', 'fit_prior', 'decode', 'reconstruct', 'loss', 'elbo_terms',
-           'teacher_elbo_bpd', 'save', 'read_teacher_file', 'load', 'TeacherConfig', 'make_teacher', 'TeacherResult',
-           'train_teacher']
+           'check_teacher_args', 'Teacher', 'elbo_terms', 'teacher_elbo_bpd', 'read_teacher_file', 'TeacherConfig',
+           'make_teacher', 'TeacherResult', 'train_teacher']
 
 # %% ../nbs/23_teacher.ipynb #6b0d3600
 def check_image_shape(image_shape, patch:int) -> tuple:
@@ -161,7 +159,7 @@ class Teacher(nn.Module):
 
 # %% ../nbs/23_teacher.ipynb #32f2a818
 def _check_x(self, x, name='x') -> Tensor:
-    "`x` `(N, C*H*W)` (or `(N, C, H, W)`) of integer pixel values in 0..max_value, on the teacher's device."
+    "`x` as `(N, C*H*W)` (from `(N, C*H*W)` or `(N, C, H, W)`); a `ValueError` unless its values are integers in 0..max_value."
     if not (torch.is_tensor(x) or hasattr(x, '__array__')):
         raise TypeError(f"{name} must be a tensor of shape (N, {self.num_features}), got {type(x).__name__}")
     x = torch.as_tensor(x)
@@ -173,7 +171,7 @@ def _check_x(self, x, name='x') -> Tensor:
     if len(x) and (x.is_floating_point() and (x != x.round()).any() or x.min() < 0 or x.max() > self.max_value):
         raise ValueError(f"{name} must hold integer pixel values in 0..{self.max_value} (the teacher's max_value), "
                          f"got values in [{x.min().item()}, {x.max().item()}]")
-    return x.to(self.device)
+    return x
 
 def _check_codes(self, codes, name='codes') -> Tensor:
     if not torch.is_tensor(codes) or codes.is_floating_point() or codes.dim() != 2 or codes.shape[1] != self.num_patches:
@@ -183,22 +181,23 @@ def _check_codes(self, codes, name='codes') -> Tensor:
         raise ValueError(f"{name} must lie in 0..{self.codebook_size - 1}, got values in [{codes.min()}, {codes.max()}]")
     return codes.long().to(self.device)
 
-def check_data(self, data:Dataset):
-    "A `ValueError` unless `data` is the dataset this teacher was trained on (name, image shape, max_value)."
+def check_data(self, data:Dataset, patch:int=None):
+    "A `ValueError` unless `data` is the dataset this teacher was trained on (name, image shape, max_value) and, if given, `patch` its patch size."
     if not isinstance(data, Dataset): raise TypeError(f"data must be a pcdiff.data.Dataset, got {type(data).__name__}")
     c = self.config
-    got = dict(dataset=data.name, image_shape=list(data.shape) if data.shape else None, max_value=data.max_value)
+    got = dict(dataset=data.name, image_shape=list(data.shape) if data.shape else None, max_value=data.max_value,
+               patch=c['patch'] if patch is None else patch)
     diff = [f"{k} {got[k]!r} (teacher: {c[k]!r})" for k in got if got[k] != c[k] and not (k == 'dataset' and c[k] is None)]
-    if diff: raise ValueError(f"this teacher (patch {c['patch']}) was trained on other data; the data differ in "
-                              f"{', '.join(diff)}. Train a teacher on {data.name} (train_teacher) or load the matching one")
+    if diff: raise ValueError(f"this teacher does not fit: {', '.join(diff)}. "
+                              f"Train a teacher on {data.name} (train_teacher) or load the matching one")
 
 Teacher._check_x, Teacher._check_codes, Teacher.check_data = _check_x, _check_codes, check_data
 
 # %% ../nbs/23_teacher.ipynb #ac70a2dc
-def _batched(fn, x:Tensor, batch_size:int) -> Tensor:
-    "`fn` applied to chunks of `batch_size` rows of `x`, results concatenated."
+def _batched(fn, x:Tensor, batch_size:int, device) -> Tensor:
+    "`fn` applied to chunks of `batch_size` rows of `x` moved to `device`, results concatenated."
     check_int(batch_size, 'batch_size')
-    return torch.cat([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else fn(x)
+    return torch.cat([fn(x[i:i + batch_size].to(device)) for i in range(0, max(len(x), 1), batch_size)])
 
 def _embed(self, x:Tensor) -> Tensor:
     "Embeddings `(N, L, D)` of checked images `x` `(N, F)` (differentiable)."
@@ -212,8 +211,7 @@ def _embed(self, x:Tensor) -> Tensor:
 @torch.no_grad()
 def embed(self, x, batch_size:int=1024) -> Tensor:
     "Continuous embeddings h `(N, L, D)` of the L patches of images `x` `(N, C*H*W)`, on the teacher's device."
-    x = self._check_x(x)
-    return _batched(self._embed, x, batch_size)
+    return _batched(self._embed, self._check_x(x), batch_size, self.device)
 
 @torch.no_grad()
 def quantize(self, h:Tensor) -> Tensor:
@@ -232,7 +230,7 @@ Teacher._embed, Teacher.embed, Teacher.quantize, Teacher.encode, Teacher.pixel_l
 
 # %% ../nbs/23_teacher.ipynb #96e4805a
 @torch.no_grad()
-def code_log_likelihoods(self, x, batch_size:int=256) -> Tensor:
+def code_log_likelihoods(self, x) -> Tensor:
     "`log p(x_i | Z_i = m)` `(N, L, M)` of every patch of images `x` `(N, C*H*W)` under every code m."
     x = self._check_x(x)
     table = self.pixel_log_probs(self.codebook).permute(1, 2, 0)                # (Pd, V, M)
@@ -240,7 +238,8 @@ def code_log_likelihoods(self, x, batch_size:int=256) -> Tensor:
     def ll(xb):
         xp = to_patches(xb, self.image_shape, self.patch).long()               # (B, L, Pd)
         return table[pix, xp].sum(2)                                            # (B, L, Pd, M) -> (B, L, M)
-    return _batched(ll, x, batch_size)
+    rows = max(1, 2 ** 25 // (self.num_patches * self.patch_dim * self.codebook_size))   # ~128 MB of gathered values
+    return _batched(ll, x, rows, self.device)
 
 def prior_log_probs(self, prior:str='uniform') -> Tensor:
     "`log p(Z_i = m)` `(L, M)` of the uniform prior or of the learned per-position categoricals (`fit_prior`)."
@@ -297,7 +296,7 @@ def _ema_update(self, h:Tensor, idx:Tensor) -> int:
 
 def loss(self, x) -> tuple:
     "`(loss, stats)` of a batch `x` `(B, C*H*W)`: reconstruction nats per dimension + beta * commitment; EMA step in training."
-    x = self._check_x(x)
+    x = self._check_x(x).to(self.device)
     h = self._embed(x)                                                          # (B, L, D)
     flat = h.reshape(-1, h.shape[-1])                                           # (B*L, D)
     first = self.training and not self.ema_count.any()                         # untrained: codes from this batch
@@ -325,11 +324,11 @@ def elbo_terms(teacher:Teacher, x, prior:str='uniform', batch_size:int=256) -> d
     prior_lp = teacher.prior_log_probs(prior)                                   # (L, M), checks `prior`
     x = teacher._check_x(x)
     def terms(xb):
-        ll, z = teacher.code_log_likelihoods(xb, batch_size), teacher.encode(xb, batch_size)   # (B, L, M), (B, L)
+        ll, z = teacher.code_log_likelihoods(xb), teacher.encode(xb)           # (B, L, M), (B, L)
         pz = prior_lp.expand_as(ll)
         return torch.stack([ll.gather(2, z[..., None]).sum((1, 2)), pz.gather(2, z[..., None]).sum((1, 2)),
                             (ll + pz).logsumexp(2).sum(1)], 1).double().cpu()
-    r = _batched(terms, x, batch_size)
+    r = _batched(terms, x, batch_size, teacher.device)
     return dict(recon=r[:, 0], prior=r[:, 1], marginal=r[:, 2])
 
 def teacher_elbo_bpd(teacher:Teacher, x, prior:str='uniform', batch_size:int=256) -> dict:
@@ -342,13 +341,14 @@ def teacher_elbo_bpd(teacher:Teacher, x, prior:str='uniform', batch_size:int=256
 # %% ../nbs/23_teacher.ipynb #45b96339
 TEACHER_FORMAT = 'pcdiff.teacher/1'
 
-def save(self, path, **extra):
-    "Write settings, parameters and buffers (and `extra` entries) to `path` atomically."
-    atomic_save({'format': TEACHER_FORMAT, 'config': self.config, 'state_dict': self.state_dict(), **extra}, path)
-
 def read_teacher_file(path, map_location='cpu') -> dict:
     "The dict saved by `Teacher.save` at `path` (a `ValueError` for any other file)."
     return load_file(path, TEACHER_FORMAT, map_location)
+
+# %% ../nbs/23_teacher.ipynb #2579daab
+def save(self, path, **extra):
+    "Write settings, parameters and buffers (and `extra` entries) to `path` atomically."
+    atomic_save({'format': TEACHER_FORMAT, 'config': self.config, 'state_dict': self.state_dict(), **extra}, path)
 
 @classmethod
 def load(cls, path, map_location='cpu') -> Teacher:
