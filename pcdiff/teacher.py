@@ -370,7 +370,7 @@ _MODEL_KEYS = ('patch', 'codebook_size', 'embed_dim', 'width', 'context', 'beta'
 class TeacherConfig:
     "Settings of a teacher training run (all JSON-able)."
     dataset: str = 'digits'
-    root: str | None = None          # folder of an image dataset's files
+    root: str | None = None          # folder of an image dataset's files (unless `data` is given)
     download: bool = False
     max_items: int | None = None     # cap on the images per split (image datasets)
     patch: int = 2
@@ -394,8 +394,6 @@ class TeacherConfig:
         "Raise a `ValueError` naming the first invalid setting."
         if self.dataset not in ('digits',) + IMAGE_DATASETS:
             raise ValueError(f"dataset must be an image dataset, one of {('digits',) + IMAGE_DATASETS}, got {self.dataset!r}")
-        if self.dataset in IMAGE_DATASETS and self.root is None:
-            raise ValueError(f"root is required for image dataset {self.dataset!r}: the folder that holds its files")
         check_teacher_args(*(getattr(self, k) for k in _MODEL_KEYS))
         for k in ('epochs', 'batch_size'): check_int(getattr(self, k), k)
         check_int(self.seed, 'seed', 0); check_int(self.max_items, 'max_items', 1, True)
