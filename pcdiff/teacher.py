@@ -473,9 +473,10 @@ def train_teacher(cfg:TeacherConfig=None, data:Dataset=None, progress:bool=True)
         bar = _tqdm(range(0, N, B), progress, f'teacher epoch {epoch}/{cfg.epochs}')
         total = recon = restarts = 0.
         for i in bar:
-            loss, st = teacher.loss(data.train[perm[i:i + B]])
+            batch = data.train[perm[i:i + B]]
+            loss, st = teacher.loss(batch)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            n = len(perm[i:i + B]); total += float(loss.detach()) * n; recon += st['recon_bpd'] * n; restarts += st['restarts']
+            n = len(batch); total += float(loss.detach()) * n; recon += st['recon_bpd'] * n; restarts += st['restarts']
             if progress: bar.set_postfix(recon_bpd=f"{st['recon_bpd']:.3f}", perplexity=f"{st['perplexity']:.1f}")
         teacher.eval()
         valid = teacher_elbo_bpd(teacher, data.valid)
