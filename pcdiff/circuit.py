@@ -102,7 +102,7 @@ def _check_x(self, x, name='x') -> Tensor:
     p = _param(self)
     try: x = torch.as_tensor(x).to(device=p.device, dtype=p.dtype) if torch.is_tensor(x) or hasattr(x, '__array__') else None
     except (TypeError, ValueError, RuntimeError): x = None
-    if x is None: raise TypeError(f"{name} must be a numeric tensor or array of shape (N, {self.num_features})")
+    if x is None: raise TypeError(f"{name} must be a tensor or array of numbers, shape (N, {self.num_features})")
     if x.dim() != 2: raise ValueError(f"{name} must have rank 2, shape (N, {self.num_features}); got shape {tuple(x.shape)}")
     if x.shape[1] != self.num_features:
         raise ValueError(f"{name} must have {self.num_features} features (columns), got {x.shape[1]}")
@@ -126,7 +126,7 @@ def _check_head(self, head, n:int):
     if isinstance(head, int) and not 0 <= head < H: raise ValueError(f"head must lie in [0, {H - 1}], got {head}")
     head = torch.as_tensor(head, device=_param(self).device).long()
     if head.dim() > 1 or (head.dim() == 1 and len(head) != n):
-        raise ValueError(f"head must be an int or a tensor of shape ({n},), got shape {tuple(head.shape)}")
+        raise ValueError(f"head must be an int or an integer tensor of shape ({n},), got shape {tuple(head.shape)}")
     if ((head < 0) | (head >= H)).any(): raise ValueError(f"head must lie in [0, {H - 1}], got {head.tolist()}")
     return head
 
