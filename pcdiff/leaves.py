@@ -122,7 +122,7 @@ def _straight_through(hard_value, soft_value): return soft_value + (hard_value -
 class Binomial(ExpFamilyLeaf):
     "Binomial leaves over {0, ..., total_count}, parameterized by logits of the success probability."
     def __init__(self, total_count:int=255, shape=None):
-        check_int(total_count, 'total_count')
+        check_int(total_count, 'total_count', hi=2 ** 24)   # counts exact in float32
         super().__init__(shape)
         self.total_count = total_count
         if self.built: self.logits = nn.Parameter(torch.zeros(self.shape))
