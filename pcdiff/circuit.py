@@ -8,7 +8,7 @@ __all__ = ['FORMAT', 'CONFIG_KEYS', 'check_memory', 'check_regions', 'Circuit', 
            'load']
 
 # %% ../nbs/03_circuit.ipynb #1ed50c1d
-import os, pickle, tempfile
+import os, pickle, tempfile, warnings
 from pathlib import Path
 import torch
 from torch import nn, Tensor
@@ -222,8 +222,11 @@ def load_file(path, fmt, map_location='cpu') -> dict:
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}: {path!r}")
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path} is a folder, not a file" if path.is_dir() else f"no file at {path}")
-    try: obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:      # torch's message would suggest unsafe loading: say what is wrong instead
+    try:
+        with warnings.catch_warnings():     # torch's warnings and messages would suggest unsafe loading
+            warnings.simplefilter('ignore')
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
         why = ('it is empty' if path.stat().st_size == 0 else
                'it holds data other than tensors and plain values, or is damaged' if isinstance(e, pickle.UnpicklingError)
                else 'it is truncated or damaged, or was not written by torch.save')
