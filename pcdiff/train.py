@@ -242,8 +242,9 @@ class TrainConfig:
         "Raise a `ValueError` naming the first invalid setting."
         def pos_int(k, lo=1, none=False): check_int(getattr(self, k), k, lo, none)
         for k in ('dataset', 'objective', 'leaf', 'schedule', 'device', 'root', 'out'):
-            v = getattr(self, k)
-            if not (isinstance(v, str) or (v is None and k in ('root', 'out'))): raise ValueError(f"{k} must be a string, got {v!r}")
+            v, path = getattr(self, k), k in ('root', 'out')
+            if not (isinstance(v, str) or (path and (v is None or isinstance(v, os.PathLike)))):
+                raise ValueError(f"{k} must be a {'path' if path else 'string'}, got {v!r}")
         for k in ('conditional', 'em', 'amp', 'resume', 'download'):
             if not isinstance(getattr(self, k), bool): raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
         if not isinstance(self.objective_kwargs, dict):

@@ -351,7 +351,7 @@ TRAIN_FLAGS = {
     '--objective': st.sampled_from(['ll', 'mmd', 'nope', '']), '--dataset': st.sampled_from(['2-moons', '2-circles', 'nope', 'mnist']),
     '--epochs': st.sampled_from(['1', '0', '-1', 'x', '1.5']), '--lr': FLOAT_ARGS, '--batch-size': INT_ARGS,
     '--depth': st.sampled_from(['0', '1', '30', '-1', 'x']), '--repetitions': st.sampled_from(['1', '2', '0', '-3', 'x']),
-    '--sums': st.sampled_from(['1', '2', '0', '1000000', 'x']), '--leaves': st.sampled_from(['1', '2', '0', '1000000', '-2']),
+    '--sums': st.sampled_from(['1', '2', '0', '10000000000', 'x']), '--leaves': st.sampled_from(['1', '2', '0', '1000000', '-2']),
     '--leaf': st.sampled_from(['auto', 'gaussian', 'binomial', 'poisson']), '--seed': INT_ARGS,
     '--device': st.sampled_from(['cpu', 'auto', 'cuda:9', 'tpu', '']), '--em-stepsize': FLOAT_ARGS, '--em-frequency': INT_ARGS,
     '--schedule': st.sampled_from(['constant', 'cosine', 'step']), '--max-items': INT_ARGS, '--samples': INT_ARGS,
