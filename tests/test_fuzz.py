@@ -449,3 +449,71 @@ def broken_run(draw):
 def test_cli_broken_files(case):
     argv, which, how = case
     assert cli_outcome(f'cli {argv[0]} {which}={how}', argv) is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Regressions: the smallest failing inputs the fuzz found, one test each
+
+def test_empty_batches_give_empty_results():
+    c = CIRCUITS['gaussian']                                   # two heads
+    x, q = torch.zeros(0, F), torch.tensor([True, False, True, False])
+    with torch.no_grad():
+        assert c.log_prob(x).shape == (0, 2) and c.conditional_log_prob(x, q).shape == (0, 2)
+        assert CIRCUITS['binomial'].log_prob(x).shape == (0,) and c.mpe(x).shape == (0, F)
+
+
+def test_gaussian_huge_values_have_finite_log_density():
+    c = CIRCUITS['gaussian']
+    x = torch.tensor([[1e20, 0., -3e38, 0.5]])
+    lp = c.log_prob(x)
+    lp.sum().backward()
+    assert torch.isfinite(lp).all() and (lp < -1e29).all()
+    assert all(torch.isfinite(p.grad).all() for p in c.parameters())
+    c.zero_grad()
+    with pytest.raises(ValueError, match='min_std must be a finite number'): Gaussian(min_std=math.inf)
+
+
+def test_relaxed_sampling_temperatures():
+    from pcdiff.selection import TAU_MIN
+    c = CIRCUITS['categorical']
+    with pytest.raises(ValueError, match=r'tau must be a finite number >= 1e-06, got 1e-45'): c.sample(2, differentiable=True, tau=1e-45)
+    for bad in ['1', None]:
+        with pytest.raises(TypeError, match='tau must be a float'): c.sample(2, differentiable=True, tau=bad)
+    with pytest.raises(ValueError, match=r'tau must be a float or a tensor of shape \(\) or \(1,\), got shape \(3, 1\)'):
+        c.sample(2, differentiable=True, tau=torch.ones(3, 1))
+    s = c.sample(2, differentiable=True, tau=TAU_MIN, seed=0)
+    s.sum().backward()
+    assert torch.isfinite(s).all() and all(torch.isfinite(p.grad).all() for p in c.parameters())
+    c.zero_grad()
+
+
+def test_sizes_refused_before_allocating():
+    with pytest.raises(ValueError, match='seed must be an int in'): random_binary_tree(4, 1, 1, 2, 2, Bernoulli(), seed=1.5)
+    with pytest.raises(ValueError, match='num_heads=1000000000 .* would need'):
+        random_binary_tree(64, 3, 10, 10, 10, Binomial(16), num_heads=10 ** 9)
+    with pytest.raises(ValueError, match='n=1000000000000 samples would need'): CIRCUITS['binomial'].sample(10 ** 12)
+
+
+def test_bools_are_not_heads():
+    with pytest.raises(TypeError, match='head must be None, an int or an integer tensor, got True'):
+        CIRCUITS['bernoulli'].mpe(torch.zeros(2, F), head=True)
+
+
+def _one_line_error(argv, *expected):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit) as e: main(argv)
+    text = err.getvalue()
+    assert e.value.code == 2 and text.count('\n') == 1 and text.startswith(f'pcdiff {argv[0]}: error: '), text
+    assert UNSAFE not in text and all(s in text for s in expected), text
+
+
+def test_cli_damaged_run_files():
+    run = Path(tempfile.mkdtemp(dir=TMP)) / 'run'
+    shutil.copytree(_run(), run)
+    (run / 'last.pt').write_bytes((run / 'last.pt').read_bytes()[:300])
+    _one_line_error(['train', '--dataset', '2-moons', '--epochs', '2', '--sums', '2', '--leaves', '2', '--repetitions', '1',
+                     '--quiet', '--resume', '--out', str(run)], 'last.pt is not a readable pcdiff file')
+    torch.save({'format': 'pcdiff.circuit/1', 'x': Foreign()}, run / 'best.pt')
+    _one_line_error(['eval', str(run)], 'best.pt is not a readable pcdiff file: it holds data other than tensors')
+    (run / 'config.json').write_text('{"bogus": 1}')
+    _one_line_error(['sample', str(run)], "config.json has unknown settings ['bogus']")
