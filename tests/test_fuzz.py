@@ -9,10 +9,9 @@ message that advises unsafe loading (`weights_only=False`).
 `PCDIFF_FUZZ_LOG=FILE` appends every failure to FILE (one JSON line) instead of stopping at the first one, to
 count them: `PCDIFF_FUZZ_LOG=/tmp/f.jsonl pytest tests/test_fuzz.py`.
 """
-import contextlib, io, json, math, os, pickle, re, resource, shutil, signal, tempfile, argparse
+import contextlib, io, json, math, os, re, resource, shutil, signal, tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
