@@ -256,7 +256,8 @@ class TrainConfig:
         if self.dataset in IMAGE_DATASETS and self.root is None:
             raise ValueError(f"root is required for image dataset {self.dataset!r}: the folder that holds its files "
                              "(add download=True / --download to fetch them there)")
-        pos_int('epochs'); pos_int('batch_size'); pos_int('em_frequency'); pos_int('seed', 0); pos_int('samples', 0)
+        pos_int('epochs'); pos_int('batch_size'); pos_int('em_frequency'); pos_int('samples', 0)
+        check_int(self.seed, 'seed', 0, hi=2 ** 32 - 1)                 # numpy's seeds are 32-bit
         pos_int('depth', 0, True); pos_int('max_items', 1, True)
         for k in ('repetitions', 'sums', 'leaves'): pos_int(k, 1, True)
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
