@@ -31,9 +31,12 @@ UNSAFE = 'weights_only'
 @pytest.fixture(scope='module', autouse=True)
 def memory_cap():
     "A refusal must come before the allocation: cap the address space so that a huge one fails fast instead."
+    status = Path('/proc/self/status')
+    if not status.exists(): yield; return                      # not Linux: no cap
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    vm = int(re.search(r'VmSize:\s+(\d+)', Path('/proc/self/status').read_text()).group(1)) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (vm + 6 * 2 ** 30, hard))
+    vm = int(re.search(r'VmSize:\s+(\d+)', status.read_text()).group(1)) * 1024
+    cap = vm + 6 * 2 ** 30 if hard == resource.RLIM_INFINITY else min(vm + 6 * 2 ** 30, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     yield
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
@@ -340,7 +343,7 @@ def _run():
         run = TMP / 'run'
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(['train', '--dataset', '2-moons', '--epochs', '1', '--sums', '2', '--leaves', '2', '--repetitions', '1',
-                         '--quiet', '--out', str(run)]) == 0
+                         '--quiet', '--device', 'cpu', '--out', str(run)]) == 0
         _RUN['run'] = run
     return _RUN['run']
 
@@ -361,7 +364,7 @@ TRAIN_FLAGS = {
 @st.composite
 def train_argv(draw):
     argv = ['train', '--epochs', '1', '--sums', '2', '--leaves', '2', '--repetitions', '1', '--dataset', '2-moons', '--quiet',
-            '--out', tempfile.mkdtemp(dir=TMP)]
+            '--device', 'cpu', '--out', tempfile.mkdtemp(dir=TMP)]
     for flag in draw(st.lists(st.sampled_from(sorted(TRAIN_FLAGS)), min_size=1, max_size=3, unique=True)):
         argv += [flag] if TRAIN_FLAGS[flag] is None else [flag, draw(TRAIN_FLAGS[flag])]
     return argv
@@ -379,7 +382,8 @@ def other_argv(draw):
         argv = [cmd, draw(st.sampled_from(['RUN', 'RUN', 'RUN', 'no/such/run', '', 'RUN/best.pt']))]
         opts = {'-n': st.sampled_from(['1', '3', '0', '-1', 'x', '1000000000000', '1e3']), '--seed': INT_ARGS,
                 '--device': st.sampled_from(['cpu', 'cuda:9', 'tpu']), '--out': st.sampled_from(['OUT/s.png', 'OUT', '/proc/x/s.png'])}
-        if cmd == 'eval': del opts['--out']
+        del opts['--out' if cmd == 'eval' else '--device']
+        if cmd == 'eval': argv += ['--device', 'cpu']
     elif cmd == 'bench': argv, opts = [cmd, draw(st.sampled_from(['inference', 'speed']))], {'--device': st.sampled_from(['tpu', 'cuda:9', ''])}
     elif cmd == 'reproduce':
         argv = [cmd, draw(st.sampled_from(['all', 'synthetic', 'nope']))]
@@ -387,7 +391,7 @@ def other_argv(draw):
                 '--workers': st.sampled_from(['0', '-1']), '--grid-epochs': st.sampled_from(['0', 'x']),
                 '--dataset': st.sampled_from(['mnist', 'nope']), '--max-items': st.sampled_from(['0', '-5'])}
     elif cmd == 'grid':
-        argv = [cmd, '--epochs', '1', '--dataset', '2-moons', '--quiet', '--out', 'OUT']
+        argv = [cmd, '--epochs', '1', '--dataset', '2-moons', '--quiet', '--device', 'cpu', '--out', 'OUT']
         opts = {'--lrs': st.sampled_from(['0', '-1', 'nan', 'x']), '--batch-sizes': st.sampled_from(['0', '-1', '1.5']),
                 '--seeds': st.sampled_from(['-1', 'x', '99999999999999999999'])}
     else: argv, opts = [cmd], {}
@@ -439,8 +443,8 @@ def broken_run(draw):
         (run / which).write_text(text)
     if cmd == 'resume':
         argv = ['train', '--dataset', '2-moons', '--epochs', '2', '--sums', '2', '--leaves', '2', '--repetitions', '1',
-                '--quiet', '--resume', '--out', str(run)]
-    else: argv = [cmd, str(run)] + (['-n', '4'] if cmd == 'sample' else ['-n', '20'])
+                '--quiet', '--device', 'cpu', '--resume', '--out', str(run)]
+    else: argv = [cmd, str(run)] + (['-n', '4'] if cmd == 'sample' else ['-n', '20', '--device', 'cpu'])
     return argv, which, how
 
 @settings(max_examples=60, **FUZZ)
@@ -511,8 +515,8 @@ def test_cli_damaged_run_files():
     shutil.copytree(_run(), run)
     (run / 'last.pt').write_bytes((run / 'last.pt').read_bytes()[:300])
     _one_line_error(['train', '--dataset', '2-moons', '--epochs', '2', '--sums', '2', '--leaves', '2', '--repetitions', '1',
-                     '--quiet', '--resume', '--out', str(run)], 'last.pt is not a readable pcdiff file')
+                     '--quiet', '--device', 'cpu', '--resume', '--out', str(run)], 'last.pt is not a readable pcdiff file')
     torch.save({'format': 'pcdiff.circuit/1', 'x': Foreign()}, run / 'best.pt')
-    _one_line_error(['eval', str(run)], 'best.pt is not a readable pcdiff file: it holds data other than tensors')
+    _one_line_error(['eval', str(run), '--device', 'cpu'], 'best.pt is not a readable pcdiff file: it holds data other than tensors')
     (run / 'config.json').write_text('{"bogus": 1}')
     _one_line_error(['sample', str(run)], "config.json has unknown settings ['bogus']")
