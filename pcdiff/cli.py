@@ -13,7 +13,7 @@ import torch
 from .train import (TrainConfig, train, grid_search, load_data, prepare_data, leaf_name, mean_log_likelihood,
                           bpd, draw_samples, TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, setup_device)
 from .data import DATASETS, IMAGE_DATASETS
-from .circuit import Circuit
+from .circuit import Circuit, load_file, FORMAT as CIRCUIT_FORMAT
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
 
 # %% auto #0
@@ -110,11 +110,13 @@ def load_run(run) -> tuple:
     run = Path(run)
     if not (run / 'config.json').is_file() or not (run / 'best.pt').is_file():
         raise FileNotFoundError(f"{run} is not a finished pcdiff run (needs config.json and best.pt; run `pcdiff train --out {run}` first)")
-    cfg = TrainConfig(**json.loads((run / 'config.json').read_text()))
+    try: settings = json.loads((run / 'config.json').read_text())
+    except ValueError as e: raise ValueError(f"{run / 'config.json'} is not a JSON file of settings ({e})") from None
+    cfg = TrainConfig.from_dict(settings, str(run / 'config.json'))
+    fmt = load_file(run / 'best.pt', (CIRCUIT_FORMAT, MODEL_FORMAT))['format']
+    model = PAEModel.load(run / 'best.pt') if fmt == MODEL_FORMAT else Circuit.load(run / 'best.pt')
     raw = load_data(cfg)
     data, st = prepare_data(raw, leaf_name(cfg, raw))
-    fmt = torch.load(run / 'best.pt', map_location='cpu', weights_only=True).get('format')
-    model = PAEModel.load(run / 'best.pt') if fmt == MODEL_FORMAT else Circuit.load(run / 'best.pt')
     return cfg, raw, data, st, model
 
 def cmd_train(args) -> dict:
@@ -183,6 +185,7 @@ def cmd_sample(args) -> Path:
 
 def cmd_bench(args) -> dict:
     import pcdiff.bench
+    setup_device(args.device)                                     # refuses unknown or unavailable devices
     return getattr(pcdiff.bench, f'bench_{args.what}')(device=None if args.device == 'auto' else args.device)
 
 def cmd_reproduce(args) -> Path:
@@ -202,7 +205,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try: COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as e: parser.exit(2, f"pcdiff {args.command}: error: {e}\n")
+    except (ValueError, TypeError, OSError) as e: parser.exit(2, f"pcdiff {args.command}: error: {e}\n")
     except (TrainingDiverged, RuntimeError, ImportError) as e: parser.exit(1, f"pcdiff {args.command}: error: {e}\n")
     return 0
 

@@ -122,7 +122,7 @@ def _straight_through(hard_value, soft_value): return soft_value + (hard_value -
 class Binomial(ExpFamilyLeaf):
     "Binomial leaves over {0, ..., total_count}, parameterized by logits of the success probability."
     def __init__(self, total_count:int=255, shape=None):
-        check_int(total_count, 'total_count')
+        check_int(total_count, 'total_count', hi=2 ** 24)   # counts exact in float32
         super().__init__(shape)
         self.total_count = total_count
         if self.built: self.logits = nn.Parameter(torch.zeros(self.shape))
@@ -183,7 +183,9 @@ class Gaussian(Leaf):
     "Gaussian leaves with learnable mean and standard deviation (kept above `min_std`)."
     discrete = False
     def __init__(self, min_std:float=1e-3, shape=None):
-        if not min_std > 0: raise ValueError(f"min_std must be > 0, got {min_std!r}")
+        if isinstance(min_std, bool) or not isinstance(min_std, (int, float)):
+            raise TypeError(f"min_std must be a float, got {type(min_std).__name__}: {min_std!r}")
+        if not 0 < min_std <= 1e30: raise ValueError(f"min_std must be a finite number in (0, 1e30], got {min_std!r}")
         super().__init__(shape)
         self.min_std = float(min_std)
         if self.built:
@@ -198,7 +200,8 @@ class Gaussian(Leaf):
     def std(self): return F.softplus(self.raw_std) + self.min_std
     def _log_prob(self, x):
         std = self.std
-        return -0.5 * ((x - self.mean) / std) ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
+        z = ((x - self.mean) / std).clamp(-1e15, 1e15)   # z^2 <= 1e30: finite, also summed over many features
+        return -0.5 * z ** 2 - std.log() - 0.5 * math.log(2 * math.pi)
     def mode_log_prob(self): return -self.std.log() - 0.5 * math.log(2 * math.pi)
     def mixable(self): return {'mean': (self.mean, 1), 'var': (self.std ** 2, 2)}
     def draw(self, params, *, mpe=False, differentiable=False, tau=1.0, hard=False, generator=None):
@@ -213,6 +216,7 @@ LEAVES = {c.__name__: c for c in (Bernoulli, Binomial, Categorical, Gaussian)}
 
 def leaf_from_dict(d:dict) -> Leaf:
     "A leaf template from `{'name': ..., **hparams}`."
+    if not isinstance(d, dict): raise TypeError(f"a leaf must be described by a dict {{'name': ..., **hparams}}, got {d!r}")
     d = dict(d)
     name = d.pop('name', None)
     if name not in LEAVES: raise ValueError(f"unknown leaf {name!r}; expected one of {list(LEAVES)}")

@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 from .selection import check_int
 from .leaves import Binomial, Gaussian, Joint
-from .circuit import Circuit, load_file, atomic_save, FORMAT as CIRCUIT_FORMAT
+from .circuit import Circuit, load_file, load_state, atomic_save, FORMAT as CIRCUIT_FORMAT
 from .structure import random_binary_tree
 from .data import Dataset, Standardizer
 from .losses import (gan_d_loss, gan_g_loss, mmd2, mmd_critic_loss, mmd_generator_loss, clamp_params_, recon_bce,
@@ -317,8 +317,12 @@ class _Saved(nn.Module):
     def load(path, map_location='cpu') -> nn.Module:
         "The model saved at `path` (a `PAEModel` or a `NeuralModel`)."
         obj = load_file(path, MODEL_FORMAT, map_location)
-        m = MODEL_KINDS[obj['config']['kind']].from_config(obj['config'])
-        m.load_state_dict(obj['state_dict'])
+        config = obj.get('config')
+        kind = config.get('kind') if isinstance(config, dict) else None
+        if not (isinstance(kind, str) and kind in MODEL_KINDS): raise ValueError(f"{path}: config kind must be one of {list(MODEL_KINDS)}, got {kind!r}")
+        try: m = MODEL_KINDS[kind].from_config(config)
+        except (KeyError, TypeError, ValueError) as e: raise ValueError(f"{path}: the config does not describe a {kind} model ({e!r})") from None
+        load_state(m, obj.get('state_dict'), path)
         return m
 
 class PAEModel(_Saved):

@@ -10,29 +10,34 @@ import contextlib, math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .selection import check_tau, check_int
-from .circuit import Circuit
+from .selection import check_tau, check_int, SEED_MAX
+from .circuit import Circuit, check_memory
 
 # %% ../nbs/08_sampling.ipynb #af14140b
 def _check_bool(v, name):
     if not isinstance(v, bool): raise TypeError(f"{name} must be a bool, got {v!r}")
 
-def _check_head(head):
-    ok = head is None or (isinstance(head, int) and not isinstance(head, bool)) or (
-        torch.is_tensor(head) and not head.dtype.is_floating_point and not head.dtype.is_complex and head.dtype != torch.bool)
-    if not ok: raise TypeError(f"head must be None, an int or an integer tensor, got {head!r}")
+def _values_per_sample(c) -> int:
+    "About how many values a top-down pass holds per sample: the choices of every layer, and the values."
+    R, G, _ = c.leaves.regions.shape
+    return c.num_features + R * G * c.config['num_leaves'] + sum(R * l.logits.shape[1] * l.in_channels ** 2 for l in c.layers)
 
-def _sample_inputs(self, n, evidence, mpe):
-    "Checked `(n, x)`: `x` the evidence `(n, F)`, all-NaN for MPE without evidence, else `None`."
+def _sample_inputs(self, n, evidence, mpe, head, seed):
+    "Checked `(n, x)`: `x` the evidence `(n, F)`, all-NaN for MPE without evidence, else `None`; also checks `head`, `seed`."
     if n is None and evidence is None: raise ValueError("give n (the number of samples) or evidence (an (N, F) tensor)")
-    if n is not None: check_int(n, 'n')
+    check_int(seed, 'seed', 0, allow_none=True, hi=SEED_MAX)
+    if n is not None:
+        check_int(n, 'n')
+        check_memory(n * _values_per_sample(self), f"n={n} samples", next(self.parameters()).device)
     if evidence is None:
+        self._check_head(head, n)
         if not mpe: return n, None
         return n, next(self.parameters()).new_full((n, self.num_features), float('nan'))
     x = self._check_x(evidence, 'evidence')
     if len(x) == 0: raise ValueError("evidence must have at least one row")
     if n is not None and n != len(x):
         raise ValueError(f"n must equal len(evidence) = {len(x)} when both are given, got n={n}")
+    self._check_head(head, len(x))
     return len(x), x
 
 # %% ../nbs/08_sampling.ipynb #a24f3ff0
@@ -41,11 +46,11 @@ def sample(self:Circuit, n:int=None, *, evidence=None, head=None, mpe=False, dif
            hard=False, leaf_tau=1.0, generator=None, seed=None) -> Tensor:
     "Samples `(n, F)`, or `evidence` `(N, F)` with its NaN entries drawn from `p(x_missing | x_observed)`."
     for v, name in [(mpe, 'mpe'), (differentiable, 'differentiable'), (hard, 'hard')]: _check_bool(v, name)
-    check_tau(tau, 'tau'); check_tau(leaf_tau, 'leaf_tau'); _check_head(head)
+    check_tau(tau, 'tau'); check_tau(leaf_tau, 'leaf_tau')
     if generator is not None and seed is not None: raise ValueError("give generator or seed, not both")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    n, x = _sample_inputs(self, n, evidence, mpe)
+    n, x = _sample_inputs(self, n, evidence, mpe, head, seed)
     if seed is not None: generator = torch.Generator(next(self.parameters()).device).manual_seed(seed)
     kw = dict(mpe=mpe, differentiable=differentiable, tau=tau, hard=hard, generator=generator)
     with contextlib.nullcontext() if differentiable else torch.no_grad():

@@ -9,8 +9,8 @@ __all__ = ['random_regions', 'random_binary_tree', 'scopes', 'check_structure', 
 import torch
 from torch import Tensor
 from .leaves import Leaf
-from .selection import check_int
-from .circuit import Circuit
+from .selection import check_int, SEED_MAX
+from .circuit import Circuit, check_memory
 
 # %% ../nbs/04_structure.ipynb #600ccad4
 def random_regions(num_features:int, depth:int, num_repetitions:int, generator=None) -> Tensor:
@@ -20,15 +20,16 @@ def random_regions(num_features:int, depth:int, num_repetitions:int, generator=N
     if G > num_features:
         raise ValueError(f"depth={depth} needs at least 2^depth = {G} features, got num_features={num_features}")
     Fg = -(-num_features // G)
+    check_memory(num_repetitions * (G * Fg + num_features), f"num_repetitions={num_repetitions} random trees", itemsize=8)
+    perms = torch.stack([torch.randperm(num_features, generator=generator) for _ in range(num_repetitions)])  # (R, F)
     regions = torch.full((num_repetitions, G, Fg), num_features, dtype=torch.long)
-    for r in range(num_repetitions):
-        for g, part in enumerate(torch.randperm(num_features, generator=generator).tensor_split(G)):
-            regions[r, g, :len(part)] = part
+    for g, part in enumerate(torch.arange(num_features).tensor_split(G)): regions[:, g, :len(part)] = perms[:, part]
     return regions
 
 def random_binary_tree(num_features:int, depth:int, num_repetitions:int, num_sums:int, num_leaves:int,
                        leaf:Leaf, num_heads:int=1, seed:int=0) -> Circuit:
     "A random-binary-tree circuit: `R` random balanced trees of depth `D`, `K` sums/leaves per region, `num_heads` roots."
+    check_int(seed, 'seed', 0, hi=SEED_MAX)
     regions = random_regions(num_features, depth, num_repetitions, torch.Generator().manual_seed(seed))
     return Circuit(regions, num_features, leaf, num_leaves, num_sums, num_heads, seed=seed)
 

@@ -4,8 +4,8 @@
 
 # %% ../nbs/09_train.ipynb #83ae56d6
 from __future__ import annotations
-import csv, io, json, math, os, random, signal, time
-from dataclasses import dataclass, field, asdict, replace
+import csv, inspect, io, json, math, os, random, re, signal, time
+from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +15,18 @@ import torch.distributed as dist
 
 from .selection import check_int
 from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian
-from .circuit import Circuit, atomic_save, load_file
+from .circuit import Circuit, atomic_save, load_file, load_state
 from .structure import random_binary_tree
 from .data import Dataset, Standardizer, get_dataset, DATASETS, IMAGE_DATASETS
 from .metrics import bits_per_dim, log_likelihoods, select_head, unwrap
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'CKPT_FORMAT', 'bpd', 'PAPER_LRS', 'PAPER_BATCH_SIZES', 'register_objective',
-           'get_objective', 'Objective', 'LogLikelihood', 'EM', 'TrainConfig', 'default_structure', 'load_data',
-           'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'setup_device', 'rng_state',
-           'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs', 'draw_samples', 'save_samples',
-           'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train', 'grid_search', 'grid_table']
+           'get_objective', 'Objective', 'LogLikelihood', 'EM', 'check_device', 'TrainConfig', 'default_structure',
+           'load_data', 'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'setup_device',
+           'rng_state', 'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs', 'draw_samples',
+           'save_samples', 'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train', 'grid_search',
+           'grid_table']
 
 # %% ../nbs/09_train.ipynb #6c2843ac
 OBJECTIVES = {}
@@ -41,6 +42,10 @@ def get_objective(name:str, **kwargs) -> Objective:
     "A new objective of the registered kind `name`."
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; known objectives: {', '.join(sorted(OBJECTIVES))}")
+    params = inspect.signature(OBJECTIVES[name]).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        raise ValueError(f"objective {name!r} has no settings {unknown}; it takes {', '.join(params) or 'none'}")
     return OBJECTIVES[name](**kwargs)
 
 class Objective:
@@ -190,6 +195,11 @@ class EM:
 LEAF_NAMES = ('auto', 'binomial', 'categorical', 'bernoulli', 'gaussian')
 SCHEDULES = ('constant', 'cosine')
 
+def check_device(device:str):
+    "Raise a `ValueError` unless `device` is 'auto', 'cpu' or 'cuda[:i]'."
+    if not (isinstance(device, str) and re.fullmatch(r'auto|cpu|cuda(:\d+)?', device)):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:i]', got {device!r}")
+
 @dataclass
 class TrainConfig:
     "Settings of a training run (all JSON-able); `None` structure sizes are chosen from the data."
@@ -219,9 +229,26 @@ class TrainConfig:
     samples: int = 64                # images in the per-epoch sample grid (0: none)
     objective_kwargs: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, d, source:str='config'):
+        "A checked `TrainConfig` from a dict like `asdict(cfg)` (e.g. a run's config.json); `source` names it in errors."
+        if not isinstance(d, dict): raise ValueError(f"{source} must hold a JSON object of settings, got {type(d).__name__}")
+        unknown = sorted(map(str, set(d) - {f.name for f in fields(cls)}))
+        if unknown: raise ValueError(f"{source} has unknown settings {unknown}")
+        try: return cls(**d).check()
+        except (TypeError, ValueError) as e: raise ValueError(f"{source}: {e}") from None
+
     def check(self):
         "Raise a `ValueError` naming the first invalid setting."
         def pos_int(k, lo=1, none=False): check_int(getattr(self, k), k, lo, none)
+        for k in ('dataset', 'objective', 'leaf', 'schedule', 'device', 'root', 'out'):
+            v, path = getattr(self, k), k in ('root', 'out')
+            if not (isinstance(v, str) or (path and (v is None or isinstance(v, os.PathLike)))):
+                raise ValueError(f"{k} must be a {'path' if path else 'string'}, got {v!r}")
+        for k in ('conditional', 'em', 'amp', 'resume', 'download'):
+            if not isinstance(getattr(self, k), bool): raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
+        if not isinstance(self.objective_kwargs, dict):
+            raise ValueError(f"objective_kwargs must be a JSON object (dict) of settings, got {self.objective_kwargs!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known datasets: {', '.join(DATASETS)}")
         if self.objective not in OBJECTIVES:
@@ -229,18 +256,19 @@ class TrainConfig:
         if self.dataset in IMAGE_DATASETS and self.root is None:
             raise ValueError(f"root is required for image dataset {self.dataset!r}: the folder that holds its files "
                              "(add download=True / --download to fetch them there)")
-        pos_int('epochs'); pos_int('batch_size'); pos_int('em_frequency'); pos_int('seed', 0); pos_int('samples', 0)
+        pos_int('epochs'); pos_int('batch_size'); pos_int('em_frequency'); pos_int('samples', 0)
+        check_int(self.seed, 'seed', 0, hi=2 ** 32 - 1)                 # numpy's seeds are 32-bit
         pos_int('depth', 0, True); pos_int('max_items', 1, True)
         for k in ('repetitions', 'sums', 'leaves'): pos_int(k, 1, True)
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
             raise ValueError(f"lr must be > 0 (or None), got {self.lr!r}")
-        if not 0 < self.em_stepsize <= 1: raise ValueError(f"em_stepsize must lie in (0, 1], got {self.em_stepsize!r}")
+        if isinstance(self.em_stepsize, bool) or not isinstance(self.em_stepsize, (int, float)) or not 0 < self.em_stepsize <= 1:
+            raise ValueError(f"em_stepsize must lie in (0, 1], got {self.em_stepsize!r}")
         if self.leaf not in LEAF_NAMES: raise ValueError(f"leaf must be one of {LEAF_NAMES}, got {self.leaf!r}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.em and not OBJECTIVES[self.objective].supports_em:
             raise ValueError(f"em=True needs a likelihood objective ('ll'), got objective {self.objective!r}")
-        if self.device != 'auto' and not (self.device == 'cpu' or self.device.startswith('cuda')):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:i]', got {self.device!r}")
+        check_device(self.device)
         return self
 
 def default_structure(num_features:int) -> dict:
@@ -295,9 +323,12 @@ def make_model(cfg:TrainConfig, data:Dataset) -> Circuit:
 # %% ../nbs/09_train.ipynb #08797230
 def setup_device(device:str='auto') -> tuple:
     "`(device, rank, world_size, initialized_here)`; joins the torchrun process group when `WORLD_SIZE > 1`."
+    check_device(device)
+    if device.startswith('cuda') and not torch.cuda.is_available(): raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if device.startswith('cuda:') and int(device[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but there are {torch.cuda.device_count()} CUDA devices")
     world = int(os.environ.get('WORLD_SIZE', '1'))
     cuda = torch.cuda.is_available() if device == 'auto' else device.startswith('cuda')
-    if device != 'auto' and cuda and not torch.cuda.is_available(): raise ValueError(f"device {device!r} requested but CUDA is not available")
     here = False
     if world > 1 and not dist.is_initialized():
         dist.init_process_group('nccl' if cuda else 'gloo'); here = True
@@ -334,15 +365,14 @@ CKPT_FORMAT = 'pcdiff.train/1'
 def read_checkpoint(path, model:Circuit=None, map_location='cpu') -> dict:
     "The training checkpoint at `path`, checked against `model`'s structure when given."
     ck = load_file(path, CKPT_FORMAT, map_location)
-    if model is not None and ck['model_config'] != model.config:
-        diff = [k for k in model.config if ck['model_config'].get(k) != model.config[k]]
+    mc = ck.get('model_config')
+    if model is not None and mc != model.config:
+        diff = [k for k in model.config if not isinstance(mc, dict) or mc.get(k) != model.config[k]]
         raise ValueError(f"{path} was written for a differently shaped model (differs in {', '.join(diff)}); "
                          "use the same structure settings, or another output folder")
     return ck
 
-def _load_model_state(model, ck, path):
-    try: model.load_state_dict(ck['model'])
-    except RuntimeError as e: raise ValueError(f"{path}: parameters do not fit the model ({str(e).splitlines()[0]})") from None
+def _load_model_state(model, ck, path): load_state(model, ck.get('model'), path)
 
 # %% ../nbs/09_train.ipynb #79825647
 def _write_text(path:Path, text:str):
