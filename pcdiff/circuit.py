@@ -197,3 +197,7 @@ def load(cls, path, map_location='cpu'):
     return c
 
 Circuit.save, Circuit.from_config, Circuit.load = save, from_config, load
+
+# %% ../nbs/03_circuit.ipynb #bcea8831
+from .sampling import sample
+Circuit.sample = sample
