@@ -241,15 +241,15 @@ def sample_figure(cfgs:list, titles:list, n:int=36, seed:int=0, ncols:int=None):
     "One grid of `n` samples from the final model of each run in `cfgs`."
     import matplotlib.pyplot as plt
     ncols = ncols or len(cfgs); nrows = math.ceil(len(cfgs) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.3 * nrows), squeeze=False)
     for ax in axes.flat: ax.axis('off')
     for ax, c, t in zip(axes.flat, cfgs, titles):
         raw = load_data(c)
-        if not (Path(c.out) / 'last.pt').exists(): ax.set_title(f'{t}\n(diverged)', fontsize=8); continue
+        if not (Path(c.out) / 'last.pt').exists(): ax.set_title(f'{t}\n(diverged)', fontsize=10); continue
         data, st = prepare_data(raw, leaf_name(c, raw))
         x = draw_samples(final_model(c, raw), n, seed, st, raw.max_value)
         ax.imshow(image_grid(x, raw.shape, nrow=int(math.sqrt(n)), max_value=raw.max_value), cmap='gray')
-        ax.set_title(t, fontsize=8)
+        ax.set_title(t, fontsize=10)
     fig.tight_layout()
     return fig
 
