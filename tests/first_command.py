@@ -65,7 +65,8 @@ def main() -> int:
         if r.returncode != 0:
             print('\n'.join(lines[-60:])); print(f"FAILED: the README's first command exited with {r.returncode}"); return 1
         done = max((i for i, l in enumerate(lines) if l.startswith('Successfully installed')), default=-1)
-        print('\n'.join(l.split('\r')[-1] for l in lines[done:] if l.split('\r')[-1].strip()))   # not the progress bars
+        shown = [l.split('\r')[-1] for l in lines[done:]]
+        print('\n'.join(l for l in shown if l.strip() and not re.match(r'epoch \d+/\d+:', l)))   # no progress bars
         if imp.returncode != 0: print("FAILED: a module of pcdiff does not import in the fresh environment"); return 1
         problems = check_run(d / out.group(1))
         if problems: print(f"FAILED: the run folder {out.group(1)}: " + '; '.join(problems)); return 1
