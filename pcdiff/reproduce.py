@@ -144,7 +144,7 @@ def density_figure(cfgs:list, rows:list):
     "Table 5 as a picture: the test points, then the density of each objective's first run (test LL in the titles) under them."
     import matplotlib.pyplot as plt
     names = list(dict.fromkeys(c.dataset for c in cfgs)); objs = list(dict.fromkeys(c.objective for c in cfgs))
-    fig, axes = plt.subplots(len(names), len(objs) + 1, figsize=(2.2 * (len(objs) + 1), 2.2 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), len(objs) + 1, figsize=(3 * (len(objs) + 1), 3 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         raw = load_data(next(c for c in cfgs if c.dataset == name))
         pts = raw.test
