@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--batch-sizes', type=int, nargs='+', default=[64, 128, 256], help='batch sizes (default: %(default)s)')
     g.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds (default: %(default)s)')
     e = sub.add_parser('eval', help='evaluate a trained run', description='Scores of best.pt on the test set: log-likelihood '
-                       'and bpd (models with a likelihood); for image data FD and KID of samples in the feature space of '
-                       'the metrics chapter\'s CNN, the reconstruction BCE of PAE and VAE runs (sampled and MPE) and the '
-                       'classifier score of class-conditional models; writes RUN/metrics.json.')
+                       'and bpd (models with a likelihood); the MMD of samples for 2-D data; for image data FD and KID of '
+                       'samples in the feature space of the metrics chapter\'s CNN, the reconstruction BCE of PAE and VAE '
+                       'runs (sampled and MPE) and the classifier score of class-conditional models; writes RUN/metrics.json.')
     e.add_argument('run', help='run folder written by pcdiff train')
     e.add_argument('-n', '--num-samples', type=int, default=1000, help='samples for FD/KID (default: %(default)s)')
     e.add_argument('--seed', type=int, default=0, help='sampling seed (default: %(default)s)')

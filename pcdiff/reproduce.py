@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 
 from .selection import check_int
-from .data import Dataset, IMAGE_DATASETS, image_grid
+from .data import Dataset, IMAGE_DATASETS, image_grid, Standardizer
 from .metrics import get_feature_extractor, sample_distances, reconstruction_error
+from .losses import mmd2
 from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_data, leaf_name, read_checkpoint,
                           mean_log_likelihood, bpd, draw_samples, unwrap, PAPER_LRS, PAPER_BATCH_SIZES)
 from .objectives import build, PAEModel, NeuralModel
@@ -37,7 +38,7 @@ def final_model(cfg:TrainConfig, data:Dataset=None):
 
 # %% ../nbs/15_reproduce.ipynb #7b6372e2
 def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int=1000, seed:int=0) -> dict:
-    "Scores of `model` on `split` of `raw`: mean log-likelihood and bpd (circuits), FD/KID (images), reconstruction BCE (PAE, VAE)."
+    "Scores of `model` on `split` of `raw`: mean log-likelihood and bpd (circuits), MMD (2-D points) or FD/KID (images), reconstruction BCE (PAE, VAE)."
     leaf = leaf_name(cfg, raw)
     data, st = prepare_data(raw, leaf)
     m, F = unwrap(model).eval(), raw.num_features
@@ -45,7 +46,10 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
     s = dict(num_params=m.num_params())
     if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf == 'gaussian'):
         ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))       # (densities of standardized pixels: no bpd)
-    if raw.shape is None: return s
+    if raw.shape is None:                                                             # points: MMD² on the unit scale
+        unit = Standardizer.fit(raw.train.float()).transform
+        s['mmd'] = float(mmd2(unit(real_raw.float()), unit(draw_samples(m, num_samples, seed, st))))
+        return s
     ext = get_feature_extractor(raw)                                                  # trained once, then cached
     x = draw_samples(m, num_samples, seed, st, raw.max_value).round()                 # (n, F) integer pixels
     s.update(sample_distances(ext, real_raw, x, num_subsets=50, subset_size=min(len(real_raw), num_samples), seed=seed))

@@ -34,3 +34,12 @@ def test_eval_reports_the_objectives_scores(tmp_path, capsys, objective):
         cfg, raw, data, st, model = load_run(run)
         s = score(model, cfg, raw, 'test', 100, seed=0)
         assert (m['recon_bce'], m['recon_bce_mpe'], m['fd']) == (s['recon_bce'], s['recon_bce_mpe'], s['fd'])
+
+
+@pytest.mark.parametrize('objective', ['gan', 'mmd'])
+def test_eval_of_points_reports_the_mmd_of_samples(tmp_path, capsys, objective):
+    run = tmp_path / objective
+    assert main(['train', '--dataset', '2-moons', '--objective', objective, '--epochs', '1', '--quiet', '--out', str(run)]) == 0
+    assert main(['eval', str(run), '-n', '200']) == 0
+    m = json.loads((run / 'metrics.json').read_text())
+    assert math.isfinite(m['mmd']) and ('test_bpd' in m) == (objective == 'mmd') and 'fd' not in m
