@@ -11,7 +11,6 @@ import json, time
 import torch
 from .leaves import Binomial
 from .structure import random_binary_tree
-import pcdiff.sampling  # Circuit.sample
 
 # %% ../nbs/14_bench.ipynb #05567ab5
 def default_device(device=None) -> torch.device:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .train import (TrainConfig, train, grid_search, load_data, prepare_data, leaf_name, mean_log_likelihood,
-                          bpd, draw_samples, TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, setup_device)
+from .train import (TrainConfig, train, grid_search, load_data, prepare_data, leaf_name, draw_samples,
+                          TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, setup_device)
 from .data import DATASETS, IMAGE_DATASETS
 from .circuit import Circuit, load_file, FORMAT as CIRCUIT_FORMAT
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
@@ -67,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--lrs', type=float, nargs='+', default=[0.1, 0.01, 0.001], help='learning rates (default: the paper\'s %(default)s)')
     g.add_argument('--batch-sizes', type=int, nargs='+', default=[64, 128, 256], help='batch sizes (default: %(default)s)')
     g.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds (default: %(default)s)')
-    e = sub.add_parser('eval', help='evaluate a trained run', description='Test bpd of best.pt, and for image data FD '
-                       'and KID of samples in the feature space of the metrics chapter\'s CNN (and the classifier score '
-                       'of class-conditional models); writes RUN/metrics.json.')
+    e = sub.add_parser('eval', help='evaluate a trained run', description='Scores of best.pt on the test set: log-likelihood '
+                       'and bpd (models with a likelihood); the MMD of samples for 2-D data; for image data FD and KID of '
+                       'samples in the feature space of the metrics chapter\'s CNN, the reconstruction BCE of PAE and VAE '
+                       'runs (sampled and MPE) and the classifier score of class-conditional models; writes RUN/metrics.json.')
     e.add_argument('run', help='run folder written by pcdiff train')
     e.add_argument('-n', '--num-samples', type=int, default=1000, help='samples for FD/KID (default: %(default)s)')
     e.add_argument('--seed', type=int, default=0, help='sampling seed (default: %(default)s)')
@@ -133,26 +134,17 @@ def cmd_grid(args) -> list:
     return rows
 
 def cmd_eval(args) -> dict:
+    from pcdiff.reproduce import score
+    from pcdiff.metrics import classifier_score
     cfg, raw, data, st, model = load_run(args.run)
-    dev = setup_device(args.device)[0]
-    model = model.to(dev)
-    ll = mean_log_likelihood(model, data.test)
-    res = dict(dataset=cfg.dataset, objective=cfg.objective, test_ll=ll, test_bpd=bpd(ll, data.num_features),
-               num_params=model.num_params())
-    x = draw_samples(model, args.num_samples, args.seed, st, raw.max_value) if raw.shape is not None else None
-    if raw.shape is not None and x is None: res['note'] = 'FD/KID skipped: Circuit.sample is not available'
-    if x is not None:
-        from pcdiff.metrics import get_feature_extractor, sample_distances, classifier_score
-        ext = get_feature_extractor(raw)
-        real = raw.test
-        res.update(sample_distances(ext, real, x.round() if raw.max_value else x,
-                                    num_subsets=20, subset_size=min(len(real), len(x), 1000), seed=args.seed))
-        res['feature_extractor'] = type(ext).__name__
-        if model.num_heads > 1 and model.num_heads == raw.num_classes:
-            try:
-                sampler = lambda n, k: draw_samples_head(model, n, k, args.seed, st, raw.max_value)
-                res['classifier_score'] = classifier_score(sampler, raw, n_per_class=max(1, args.num_samples // raw.num_classes))
-            except TypeError as e: res['note'] = f'classifier score skipped: {e}'
+    model = model.to(setup_device(args.device)[0])
+    s = score(model, cfg, raw, 'test', args.num_samples, seed=args.seed)
+    res = dict(dataset=cfg.dataset, objective=cfg.objective, **{'test_' + k if k in ('ll', 'bpd') else k: v for k, v in s.items()})
+    if raw.shape is not None and model.num_heads > 1 and model.num_heads == raw.num_classes:
+        try:
+            sampler = lambda n, k: draw_samples_head(model, n, k, args.seed, st, raw.max_value)
+            res['classifier_score'] = classifier_score(sampler, raw, n_per_class=max(1, args.num_samples // raw.num_classes))
+        except TypeError as e: res['note'] = f'classifier score skipped: {e}'
     out = Path(args.run) / 'metrics.json'
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res)); print(f"metrics written to {out}")
@@ -168,17 +160,18 @@ def draw_samples_head(model, n, head, seed, st=None, max_value=None):
 def cmd_sample(args) -> Path:
     cfg, raw, data, st, model = load_run(args.run)
     x = draw_samples(model, args.num_samples, args.seed, st, raw.max_value)
-    if x is None: raise RuntimeError("sampling needs pcdiff.sampling (Circuit.sample), which is not installed")
     out = Path(args.out) if args.out else Path(args.run) / 'samples.png'
     if raw.shape is not None:
         from pcdiff.data import save_image_grid
-        save_image_grid(x, raw.shape, out, nrow=int(math.ceil(math.sqrt(len(x)))), max_value=raw.max_value)
+        save_image_grid(x, raw.shape, out, nrow=int(math.ceil(math.sqrt(len(x)))), max_value=raw.max_value,
+                        title=f"{Path(args.run).name}: {len(x)} samples")
     else:
         import matplotlib; matplotlib.use('Agg')
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.scatter(*raw.test.T[:2], s=3, c='lightgray', label='test data'); ax.scatter(*x.T[:2], s=3, label='samples')
-        ax.legend(); out.parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=100); plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.scatter(*raw.test.T[:2], s=4, c='lightgray', label='test data'); ax.scatter(*x.T[:2], s=4, label='samples')
+        ax.set_title(f"{Path(args.run).name}: {len(x)} samples"); ax.legend()
+        out.parent.mkdir(parents=True, exist_ok=True); fig.savefig(out, dpi=100); plt.close(fig)
     torch.save(x, out.with_suffix('.pt'))
     print(f"{len(x)} samples written to {out} (raw values: {out.with_suffix('.pt')})")
     return out

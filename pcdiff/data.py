@@ -272,11 +272,12 @@ class Standardizer:
         return z.float() * self.std.to(z.device) + self.mean.to(z.device)
 
 # %% ../nbs/06_data.ipynb #a96e0baa
-def image_grid(x: torch.Tensor, shape, nrow: int = 8, max_value: float | None = None, padding: int = 1) -> np.ndarray:
-    "Arrange images `x` `(N, C*H*W)` or `(N, C, H, W)` into one uint8 array `(rows*H', nrow*W', C)`."
+def image_grid(x: torch.Tensor, shape, nrow: int = 8, max_value: float | None = None, padding: int = 1,
+               scale: int = 1) -> np.ndarray:
+    "Arrange images `x` `(N, C*H*W)` or `(N, C, H, W)`, each enlarged `scale` times, into one uint8 array `(rows*H', nrow*W', C)`."
     from torchvision.utils import make_grid
     if shape is None or len(shape) != 3: raise ValueError(f"`shape` must be (C, H, W), got {shape!r}")
-    check_int(nrow, 'nrow')
+    check_int(nrow, 'nrow'); check_int(scale, 'scale')
     x = torch.as_tensor(x).detach().float().cpu()
     if len(x) == 0 or x[0].numel() != int(np.prod(shape)):
         raise ValueError(f"`x` must hold at least one image of {int(np.prod(shape))} values (shape {shape}), "
@@ -284,15 +285,17 @@ def image_grid(x: torch.Tensor, shape, nrow: int = 8, max_value: float | None = 
     x = x.reshape(len(x), *shape)
     if max_value is not None: x = x / max_value
     elif x.min() < 0 or x.max() > 1: x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-12)
+    x = x.repeat_interleave(scale, 2).repeat_interleave(scale, 3)                # nearest-neighbour enlargement
     grid = make_grid(x.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H', W')
     return (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
 
 def show_images(x: torch.Tensor, shape, nrow: int = 8, max_value: float | None = None, title: str | None = None,
-                scale: float = 0.5):
-    "Show images `x` as a grid; returns the matplotlib figure."
+                width: float | None = None):
+    "Show images `x` as a grid, `width` inches wide (default: 0.75 per column, 6 to 15); returns the matplotlib figure."
     import matplotlib.pyplot as plt
     grid = image_grid(x, shape, nrow, max_value)
-    fig, ax = plt.subplots(figsize=(max(1., scale * grid.shape[1] / 10), max(1., scale * grid.shape[0] / 10)))
+    width = width or min(15., max(6., 0.75 * min(nrow, len(x))))
+    fig, ax = plt.subplots(figsize=(width, width * grid.shape[0] / grid.shape[1] + (0.4 if title else 0.)))
     ax.imshow(grid, interpolation='nearest'); ax.axis('off')
     if title: ax.set_title(title)
     return fig
@@ -309,9 +312,18 @@ def atomic_write(path, write) -> Path:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
-def save_image_grid(x: torch.Tensor, shape, path, nrow: int = 8, max_value: float | None = None) -> Path:
-    "Write images `x` as a PNG grid to `path` (atomically, via a temporary file)."
-    img = Image.fromarray(image_grid(x, shape, nrow, max_value))
+def save_image_grid(x: torch.Tensor, shape, path, nrow: int = 8, max_value: float | None = None, min_size: int = 64,
+                    title: str | None = None) -> Path:
+    "Write images `x` as a PNG grid to `path` (atomically), each image enlarged to at least `min_size` pixels, `title` above."
+    from PIL import ImageDraw, ImageFont
+    check_int(min_size, 'min_size')
+    scale = -(-min_size // min(shape[1:])) if shape is not None and len(shape) == 3 else 1   # ceil
+    img = Image.fromarray(image_grid(x, shape, nrow, max_value, padding=max(2, scale // 2), scale=scale))
+    if title:
+        font = ImageFont.load_default(size=16)
+        band = Image.new(img.mode, (img.width, 28), 'white')
+        ImageDraw.Draw(band).text((6, 5), title, fill='black', font=font)
+        img = Image.fromarray(np.concatenate([np.asarray(band), np.asarray(img)]))
     return atomic_write(path, lambda f: img.save(f, format='PNG'))
 
 # %% ../nbs/06_data.ipynb #85883070

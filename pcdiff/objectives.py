@@ -20,9 +20,8 @@ from .losses import (gan_d_loss, gan_g_loss, mmd2, mmd_critic_loss, mmd_generato
                      MMD_SIGMAS)
 from .nets import make_discriminator, make_generator, MMDEncoder, VAE, match_width, num_params
 from .sampling import make_temperature, TEMPERATURES
-from . import train as _train
 from .train import (Objective, register_objective, get_objective, unwrap, select_head, TrainConfig, TrainingDiverged,
-                    CKPT_FORMAT, default_structure, leaf_name)
+                    CKPT_FORMAT, default_structure, leaf_name, load_data, prepare_data, resolve_structure, make_model, train)
 
 # %% auto #0
 __all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init', 'average_grads',
@@ -109,7 +108,7 @@ class SamplingObjective(Objective):
 
     def make_model(self, cfg:TrainConfig, data:Dataset) -> nn.Module:
         "The model this objective trains on `data` (the training chapter's circuit by default)."
-        return _train.make_model(cfg, data)
+        return make_model(cfg, data)
 
     def setup(self, model, data, device, config):
         m = unwrap(model)
@@ -451,7 +450,7 @@ MODEL_KINDS = {'pae': PAEModel, 'gan': NeuralModel, 'mmdgan': NeuralModel, 'vae'
 
 def neural_baseline(kind:str, cfg:TrainConfig, data:Dataset, latent_dim:int=None) -> NeuralModel:
     "A `NeuralModel` of `kind` for `data` with as many parameters as the circuit `cfg` builds (closest width)."
-    target = _train.make_model(cfg, data).num_params()
+    target = make_model(cfg, data).num_params()
     img = data.max_value is not None
     if not img: st = Standardizer.fit(data.train.float()); mean, std = st.mean.flatten().tolist(), st.std.flatten().tolist()
     else: mean = std = None
@@ -499,13 +498,13 @@ def build(cfg:TrainConfig, data:Dataset=None) -> tuple:
     "`(objective, model)` for `cfg`: the registered objective with `cfg.objective_kwargs` and the model it trains."
     cfg.check()
     obj = get_objective(cfg.objective, **cfg.objective_kwargs)
-    raw = _train.load_data(cfg) if data is None else data
-    prepared, _ = _train.prepare_data(raw, leaf_name(cfg, raw))
-    make = getattr(obj, 'make_model', None) or _train.make_model
-    model = make(_train.resolve_structure(cfg, prepared), prepared)
+    raw = load_data(cfg) if data is None else data
+    prepared, _ = prepare_data(raw, leaf_name(cfg, raw))
+    make = getattr(obj, 'make_model', None) or make_model
+    model = make(resolve_structure(cfg, prepared), prepared)
     return obj, model
 
 def train_objective(cfg:TrainConfig, data:Dataset=None, **kwargs):
     "`train(cfg)` with the model built by the objective (see `build`); `kwargs` go to `train`."
     obj, model = build(cfg, data)
-    return _train.train(cfg, data=data, model=model, objective=obj, **kwargs)
+    return train(cfg, data=data, model=model, objective=obj, **kwargs)

@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 
 from .selection import check_int
-from .data import Dataset, IMAGE_DATASETS, image_grid
+from .data import Dataset, IMAGE_DATASETS, image_grid, Standardizer
 from .metrics import get_feature_extractor, sample_distances, reconstruction_error
+from .losses import mmd2
 from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_data, leaf_name, read_checkpoint,
                           mean_log_likelihood, bpd, draw_samples, unwrap, PAPER_LRS, PAPER_BATCH_SIZES)
 from .objectives import build, PAEModel, NeuralModel
@@ -37,7 +38,7 @@ def final_model(cfg:TrainConfig, data:Dataset=None):
 
 # %% ../nbs/15_reproduce.ipynb #7b6372e2
 def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int=1000, seed:int=0) -> dict:
-    "Scores of `model` on `split` of `raw`: mean log-likelihood and bpd (circuits), FD/KID (images), reconstruction BCE (PAE, VAE)."
+    "Scores of `model` on `split` of `raw`: mean log-likelihood and bpd (circuits), MMD (2-D points) or FD/KID (images), reconstruction BCE (PAE, VAE)."
     leaf = leaf_name(cfg, raw)
     data, st = prepare_data(raw, leaf)
     m, F = unwrap(model).eval(), raw.num_features
@@ -45,7 +46,10 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
     s = dict(num_params=m.num_params())
     if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf == 'gaussian'):
         ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))       # (densities of standardized pixels: no bpd)
-    if raw.shape is None: return s
+    if raw.shape is None:                                                             # points: MMD² on the unit scale
+        unit = Standardizer.fit(raw.train.float()).transform
+        s['mmd'] = float(mmd2(unit(real_raw.float()), unit(draw_samples(m, num_samples, seed, st))))
+        return s
     ext = get_feature_extractor(raw)                                                  # trained once, then cached
     x = draw_samples(m, num_samples, seed, st, raw.max_value).round()                 # (n, F) integer pixels
     s.update(sample_distances(ext, real_raw, x, num_subsets=50, subset_size=min(len(real_raw), num_samples), seed=seed))
@@ -144,7 +148,7 @@ def density_figure(cfgs:list, rows:list):
     "Table 5 as a picture: the test points, then the density of each objective's first run (test LL in the titles) under them."
     import matplotlib.pyplot as plt
     names = list(dict.fromkeys(c.dataset for c in cfgs)); objs = list(dict.fromkeys(c.objective for c in cfgs))
-    fig, axes = plt.subplots(len(names), len(objs) + 1, figsize=(2.2 * (len(objs) + 1), 2.2 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), len(objs) + 1, figsize=(3 * (len(objs) + 1), 3 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         raw = load_data(next(c for c in cfgs if c.dataset == name))
         pts = raw.test
@@ -241,15 +245,15 @@ def sample_figure(cfgs:list, titles:list, n:int=36, seed:int=0, ncols:int=None):
     "One grid of `n` samples from the final model of each run in `cfgs`."
     import matplotlib.pyplot as plt
     ncols = ncols or len(cfgs); nrows = math.ceil(len(cfgs) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.3 * nrows), squeeze=False)
     for ax in axes.flat: ax.axis('off')
     for ax, c, t in zip(axes.flat, cfgs, titles):
         raw = load_data(c)
-        if not (Path(c.out) / 'last.pt').exists(): ax.set_title(f'{t}\n(diverged)', fontsize=8); continue
+        if not (Path(c.out) / 'last.pt').exists(): ax.set_title(f'{t}\n(diverged)', fontsize=10); continue
         data, st = prepare_data(raw, leaf_name(c, raw))
         x = draw_samples(final_model(c, raw), n, seed, st, raw.max_value)
         ax.imshow(image_grid(x, raw.shape, nrow=int(math.sqrt(n)), max_value=raw.max_value), cmap='gray')
-        ax.set_title(t, fontsize=8)
+        ax.set_title(t, fontsize=10)
     fig.tight_layout()
     return fig
 

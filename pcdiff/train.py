@@ -387,22 +387,19 @@ def write_logs(history:list, out:Path):
     _write_text(out / 'metrics.csv', buf.getvalue())
 
 def draw_samples(model:Circuit, n:int, seed:int=0, standardizer=None, max_value=None):
-    "`n` samples `(n, F)` in data scale, or `None` when `Circuit.sample` is not available."
-    try: import pcdiff.sampling  # noqa: F401  (adds Circuit.sample)
-    except ImportError: return None
-    if not hasattr(model, 'sample'): return None
+    "`n` samples `(n, F)` of `model` in data scale."
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         x = model.sample(n, seed=seed).float().cpu()
     if standardizer is not None: x = standardizer.inverse(x)
     return x.clamp(0, max_value) if max_value is not None else x
 
 def save_samples(model:Circuit, data:Dataset, path, n:int=64, seed:int=0, standardizer=None):
-    "Write a PNG grid of `n` samples for image data; returns the path or `None` (no images / no sampler)."
+    "Write a PNG grid of `n` samples for image data; returns the path, or `None` for data that are not images."
     if data.shape is None or n < 1: return None
     x = draw_samples(model, n, seed, standardizer, data.max_value)
-    if x is None: return None
     from pcdiff.data import save_image_grid
-    return save_image_grid(x, data.shape, path, nrow=int(math.ceil(math.sqrt(n))), max_value=data.max_value)
+    return save_image_grid(x, data.shape, path, nrow=int(math.ceil(math.sqrt(n))), max_value=data.max_value,
+                           title=Path(path).stem.replace('_', ' '))
 
 # %% ../nbs/09_train.ipynb #517bb943
 def mean_log_likelihood(model:nn.Module, x:Tensor, batch_size:int=1024) -> float:

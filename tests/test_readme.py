@@ -1,4 +1,4 @@
-from readme import render, ROOT
+from readme import render, first_command, ROOT
 
 def test_readme_is_rendered_from_index():
     assert (ROOT/'README.md').read_text() == render(), "README.md is stale: run `python tests/readme.py`"
@@ -6,3 +6,9 @@ def test_readme_is_rendered_from_index():
 def test_readme_has_the_two_commands():
     text = (ROOT/'README.md').read_text()
     assert 'pcdiff train --dataset digits' in text and 'bash tests/run_all.sh' in text
+
+def test_first_command_installs_and_runs_the_cli():
+    cmd = first_command()
+    assert cmd.startswith('python3 -m venv .venv && . .venv/bin/activate && pip install -e . && ')
+    for step in ('pcdiff train --dataset digits --out runs/digits-ll', 'pcdiff eval runs/digits-ll', 'pcdiff sample runs/digits-ll'):
+        assert step in cmd
