@@ -56,7 +56,7 @@ def _dense_values(circuit:Circuit, x:Tensor):
     for layer in circuit.layers: lls.append(layer(lls[-1]))
     return circuit.root(lls[-1]), lp, lls
 
-def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool):
+def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool, nodes:bool=True):
     "Flows of `x`, the per-sample input flows `(N, F, K, R)` and the objective `(N,)`."
     out, lp, lls = _dense_values(circuit, x)
     obj = select_head(out, y)
@@ -71,19 +71,27 @@ def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool):
     return Flows(edges, nodes, r if per_sample else r.sum(0)), r, obj.detach()
 
 # %% ../nbs/21_flows.ipynb #gr
+def _product_layers(circuit:GraphCircuit) -> list:
+    "Per layer, the product edges `(parents, children)` of a graph circuit (its `config`: a layer's products come first)."
+    a, out = circuit.num_inputs, []
+    for layer in circuit.config['layers']:
+        prods = layer['products']
+        out.append((torch.tensor([a + i for i, ch in enumerate(prods) for _ in ch], dtype=torch.long),
+                    torch.tensor([c for ch in prods for c in ch], dtype=torch.long)))
+        a += len(prods) + sum(k for k, _ in layer['sums'])
+    return out
+
 def _graph_node_flows(circuit:GraphCircuit, edge:Tensor, heads:Tensor) -> Tensor:
     "Node flows `(B, num_nodes)` from edge flows `(B, E)` and head flows `(B, H)`, passed down through the products."
-    f = edge.new_zeros(circuit.num_nodes + 1, len(edge))                      # (num_nodes + 1, B); the last row: padding
+    f = edge.new_zeros(circuit.num_nodes, len(edge))                         # (num_nodes, B)
     f.index_add_(0, circuit.roots, heads.T)
     f.index_add_(0, circuit.edge_child, edge.T)
-    for a, _, prod, _ in reversed(circuit._levels):                           # top down: a product's flow is complete
-        if prod:                                                             # once the layers above have passed theirs
-            o, P, A = prod
-            f.index_add_(0, circuit.product_children[o:o + P * A], f[a:a + P, None].expand(P, A, -1).reshape(P * A, -1))
-    return f[:-1].T
+    for par, ch in reversed(_product_layers(circuit)):                      # top down: a product's flow is complete
+        f.index_add_(0, ch.to(f.device), f[par.to(f.device)])              # once the layers above have passed theirs
+    return f.T
 
-def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool):
-    "Flows of `x`, the per-sample input flows `(N, M, 1, 1)` and the objective `(N,)`."
+def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, nodes:bool=True):
+    "Flows of `x` (node flows only with `nodes`), the per-sample input flows `(N, M, 1, 1)` and the objective `(N,)`."
     lw = circuit.edge_log_weights().detach().requires_grad_()               # (E,)
     lv = circuit.leaf_values(x).detach().requires_grad_()                    # (M, N)
     out = circuit.node_values(x, lw, lv)[circuit.roots].T                    # (N, H)
@@ -93,13 +101,13 @@ def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool):
     r, heads = g[0].T, g[1]                                                  # (N, M), (N, H)
     if not per_sample: edge, heads = g[2][None], heads.sum(0, keepdim=True)
     edge, ri = edge.clamp_min(0), r if per_sample else r.sum(0, keepdim=True)
-    f = Flows(edge, _graph_node_flows(circuit, edge, heads), ri)
-    if not per_sample: f = Flows(f.edge[0], f.node[0], f.input[0])
+    node = _graph_node_flows(circuit, edge, heads) if nodes else edge[:, :0]
+    f = Flows(edge, node, ri) if per_sample else Flows(edge[0], node[0], ri[0])
     return f, r[..., None, None], obj.detach()
 
 # %% ../nbs/21_flows.ipynb #fw
-def _batch_flows(circuit, x, y, per_sample):
-    return (_dense_flows if isinstance(circuit, Circuit) else _graph_flows)(circuit, x, y, per_sample)
+def _batch_flows(circuit, x, y, per_sample, nodes=True):
+    return (_dense_flows if isinstance(circuit, Circuit) else _graph_flows)(circuit, x, y, per_sample, nodes)
 
 def _merge(parts:list, op):
     "Apply `op` to the lists of matching tensors of `parts` (tensors or lists of tensors)."
@@ -220,7 +228,7 @@ class EM:
         "E-step on `x` `(B, F)` (labels `y` select the heads): add its flows; returns the log-likelihoods `(B,)` (detached)."
         c = self.circuit
         x = c._check_x(x)
-        f, r, lp = _batch_flows(c, x, _labels(c, len(x), y), False)
+        f, r, lp = _batch_flows(c, x, _labels(c, len(x), y), False, nodes=False)
         xs = x if isinstance(c, Circuit) else x[:, torch.cat([u[2] for u in self.units])]   # graph: one column per input
         stats = (f.edge if isinstance(f.edge, list) else [f.edge]) + [
             _leaf_stats(leaf, xs[:, cols], r[:, cols]) for leaf, cols, _ in self.units]
