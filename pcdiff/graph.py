@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn, Tensor
 from .selection import select, check_int
-from .leaves import Leaf, LEAVES, Categorical, Joint, leaf_from_dict
+from .leaves import Leaf, ExpFamilyLeaf, LEAVES, Categorical, Joint, leaf_from_dict
 from .circuit import (Circuit, atomic_save, load_file, _check_x, _check_mask, _head_choice, log_prob,
                             conditional_log_prob, head_posterior, mpe)
 import pcdiff.sampling  # adds Circuit.sample, shared below
@@ -148,14 +148,21 @@ def compile_nodes(roots:list, num_features:int=None) -> tuple:
     return config, nodes
 
 # %% ../nbs/19_graph.ipynb #a0c1e019
-def _padded_slots(vars_:Tensor) -> tuple:
-    "Positions `(V, max count)` of the input nodes of each distinct variable `(V,)`, padded with `len(vars_)`."
+def _padded_slots(vars_:Tensor) -> dict:
+    "The distinct variables `(V,)` of input nodes, each node's variable index and slot, and the nodes per slot."
     uv, inv, counts = vars_.unique(return_inverse=True, return_counts=True)
     order = inv.argsort(stable=True)
-    rank = torch.arange(len(vars_)) - (counts.cumsum(0) - counts)[inv[order]]
-    slots = torch.full((len(uv), int(counts.max())), len(vars_), dtype=torch.long)
-    slots[inv[order], rank] = order
-    return slots, uv
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(vars_)) - (counts.cumsum(0) - counts)[inv[order]]
+    S = int(counts.max())
+    slots = torch.full((len(uv), S), len(vars_), dtype=torch.long)       # (V, S) node positions, padded
+    slots[inv, rank] = torch.arange(len(vars_))
+    pos = inv * S + rank                                                  # None: the slots are the nodes in order
+    return {'slot_vars': uv, 'var_index': inv, 'slots': slots, 'slot_pos': None if torch.equal(pos, torch.arange(len(pos))) else pos}
+
+def _run_start(ids:list) -> int:
+    "`ids[0]` if `ids` are consecutive node ids (their rows are a slice of the node buffer), else -1."
+    return ids[0] if ids == list(range(ids[0], ids[0] + len(ids))) else -1
 
 class GraphCircuit(nn.Module):
     "A smooth, decomposable circuit over a DAG of nodes, compiled into vectorized layers by depth."
@@ -180,8 +187,7 @@ class GraphCircuit(nn.Module):
             self.input_groups.append(leaf_from_dict(d).build(len(v), 1, 1, generator=generator))
             v = torch.tensor(v, dtype=torch.long)
             start = sum(counts[:g])
-            slots, uv = _padded_slots(v)
-            for name, t in [('ids', torch.arange(start, start + len(v))), ('vars', v), ('slots', slots), ('slot_vars', uv)]:
+            for name, t in [('ids', torch.arange(start, start + len(v))), ('vars', v), *_padded_slots(v).items()]:
                 self.register_buffer(f'input_{name}_{g}', t, persistent=False)
         n, prod_ch, block_ch, parent, child, self._levels = self.num_inputs, [], [], [], [], []
         for d, layer in enumerate(config['layers']):
@@ -189,7 +195,7 @@ class GraphCircuit(nn.Module):
             if layer['products']:
                 A = max(len(ch) for ch in layer['products'])
                 prod = (len(prod_ch), len(layer['products']), A)
-                for ch in layer['products']: prod_ch += ch + [self.num_nodes] * (A - len(ch))
+                prod_ch += [ch[j] if j < len(ch) else self.num_nodes for j in range(A) for ch in layer['products']]   # (A, P)
                 n += len(layer['products'])
             for k, ch in layer['sums']:
                 if buckets and buckets[-1][3:] == [k, len(ch)]: buckets[-1][2] += 1
@@ -199,7 +205,7 @@ class GraphCircuit(nn.Module):
                 n += k
             if not all(0 <= c < a or c == self.num_nodes for c in prod_ch[first[0]:] + block_ch[first[1]:]):
                 raise ValueError(f"config: layer {d} reads nodes that are not below it")
-            self._levels.append((a, n, prod, [tuple(b) for b in buckets]))
+            self._levels.append((a, n, prod, [(*b, _run_start(block_ch[b[0]:b[0] + b[2] * b[4]])) for b in buckets]))
         if not all(0 <= r < self.num_nodes for r in config['roots']): raise ValueError("config: roots must be node ids")
         for name, t in [('product_children', prod_ch), ('block_children', block_ch), ('edge_parent', parent),
                         ('edge_child', child), ('roots', config['roots'])]:
@@ -253,12 +259,19 @@ GraphCircuit.leaf, GraphCircuit.extra_repr = _leaf, _extra_repr
 GraphCircuit._check_x, GraphCircuit._check_mask, GraphCircuit._head_choice = _check_x, _check_mask, _head_choice
 
 # %% ../nbs/19_graph.ipynb #a0c1e025
-def _node_log_prob(leaf:Leaf, x:Tensor, mpe=False) -> Tensor:
-    "Log-densities `(M, N)` of leaf `leaf` (shape `(M, 1, 1)`) at `x` `(N, M)`; NaN gives 0, or the mode with `mpe`."
-    missing = torch.isnan(x.T)
-    if isinstance(leaf, Categorical): lp = leaf.natural()[:, 0, 0].gather(1, x.T.nan_to_num(0.).long())
-    else: lp = leaf.log_prob(x)[..., 0, 0].T
-    return torch.where(missing, leaf.mode_log_prob()[:, 0, 0, None] if mpe else 0., lp)
+def _group_log_prob(leaf:Leaf, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=None) -> Tensor:
+    "Log-densities `(M, N)` of the input nodes of `leaf` `(M, 1, 1)` at the values `xv` `(N, V)` of their `V` variables."
+    N, (V, S) = len(xv), slots.shape
+    def per_slot(p):                                                      # (M, ...) -> (V, S, ...)
+        return p.reshape(V, S, *p.shape[1:]) if pos is None else torch.cat([p, p.new_zeros(1, *p.shape[1:])])[slots]
+    def per_node(t): return t.reshape(V * S, N) if pos is None else t.reshape(V * S, N).index_select(0, pos)
+    if isinstance(leaf, Categorical):                                     # a gather, not one-hot statistics
+        lp = per_slot(leaf.natural()[:, 0, 0]).gather(2, xv.T.nan_to_num(0.).long()[:, None].expand(V, S, N))
+        return per_node(lp.masked_fill(torch.isnan(xv.T)[:, None], 0.))
+    if isinstance(leaf, ExpFamilyLeaf):                                   # statistics once per variable
+        z, h = leaf.stats_with_mask(xv)                                   # (N, V, T), (N, V)
+        return per_node(torch.matmul(per_slot(leaf.params_with_mask()[:, 0, 0]), z.permute(1, 2, 0)).add_(h.T[:, None]))
+    return leaf.log_prob(xv.index_select(1, inv))[..., 0, 0].T
 
 def edge_log_weights(self) -> Tensor:
     "Normalized log-weights `(E,)` of the sum edges (log-softmax of `sum_logits` per parent)."
@@ -268,7 +281,13 @@ def edge_log_weights(self) -> Tensor:
     return l - m - z.log()[parent]
 
 def _leaf_values(self, x:Tensor, mpe=False) -> Tensor:
-    lps = [_node_log_prob(leaf, x[:, v], mpe) for leaf, v in zip(self.input_groups, self.input_vars)]
+    lps = []
+    for g, leaf in enumerate(self.input_groups):
+        inv, slots, pos, uv = [getattr(self, f'input_{k}_{g}') for k in ('var_index', 'slots', 'slot_pos', 'slot_vars')]
+        xv = x.index_select(1, uv)                                        # (N, V)
+        lp = _group_log_prob(leaf, xv, inv, slots, pos)
+        if mpe: lp = torch.where(torch.isnan(xv.T).index_select(0, inv), leaf.mode_log_prob()[:, 0, 0, None], lp)
+        lps.append(lp)
     return lps[0] if len(lps) == 1 else torch.cat(lps)
 
 def leaf_values(self, x) -> Tensor:
@@ -278,28 +297,80 @@ def leaf_values(self, x) -> Tensor:
 GraphCircuit.edge_log_weights, GraphCircuit._leaf_values, GraphCircuit.leaf_values = edge_log_weights, _leaf_values, leaf_values
 
 # %% ../nbs/19_graph.ipynb #a0c1e026
-def _sum_bucket(v:Tensor, lw:Tensor, mpe=False) -> Tensor:
-    "Log-values `(B, k, N)` of the sums of a bucket, from children `v` `(B, c, N)` and log-weights `lw` `(B, k, c)`."
-    if mpe: return (lw[..., None] + v[:, None]).amax(2)
-    m = v.amax(1, keepdim=True).detach().nan_to_num(0., 0., 0.)                  # shift; 0 where all are -inf
-    return torch.matmul(lw.exp(), (v - m).exp()).log() + m
+def _children(self, t:Tensor, offset:int, n:int, lo:int) -> Tensor:
+    "Rows `(n, N)` of `t` for `block_children[offset:offset + n]`: a slice when they are consecutive (`lo >= 0`)."
+    return t[lo:lo + n] if lo >= 0 else t.index_select(0, self.block_children[offset:offset + n])
 
-def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False) -> Tensor:
-    "Log-values `(num_nodes, N)` of all nodes, evaluated depth by depth."
-    N = len(x)
+def _add_children(self, t:Tensor, offset:int, lo:int, rows:Tensor):
+    "`t[block_children[offset:offset + len(rows)]] += rows`, in place."
+    if lo >= 0: t[lo:lo + len(rows)] += rows
+    else: t.index_add_(0, self.block_children[offset:offset + len(rows)], rows)
+
+def _buckets(self, level:tuple, t:Tensor, lw:Tensor):
+    "Per bucket of sums of `level`: its rows (a slice), `(B, k, c)`, children rows of `t` `(B, c, N)` (if `t` is given), log-weights `(B, k, c)` and plan."
+    a, _, prod, buckets = level
+    a += prod[1] if prod else 0
+    for co, eo, B, k, c, lo in buckets:
+        v = None if t is None else self._children(t, co, B * c, lo).view(B, c, -1)
+        yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].view(B, k, c), (co, eo, lo)
+        a += B * k
+
+class _Upward(torch.autograd.Function):
+    "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
+    @staticmethod
+    def forward(ctx, circuit, lv, lw, mpe, heads):
+        N, c = lv.shape[1], circuit
+        buf = lv.new_empty(c.num_nodes + 1, N)
+        buf[:c.num_inputs], buf[-1] = lv, 0.                                # the last row: log 1, padding
+        for level in c._levels:
+            a, _, prod, _ = level
+            if prod:
+                o, P, A = prod
+                idx = c.product_children[o:o + P * A].view(A, P)
+                out = buf[a:a + P]
+                out.copy_(buf.index_select(0, idx[0]))
+                for j in range(1, A): out += buf.index_select(0, idx[j])
+            for rows, shape, v, w, _ in c._buckets(level, buf, lw):
+                out = buf[rows].view(shape[0], shape[1], N)
+                if mpe: torch.amax(w[..., None] + v[:, None], 2, out=out)
+                else:                                                       # log(W @ exp(v - m)) + m
+                    m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
+                    torch.matmul(w.exp(), (v - m).exp_(), out=out).log_().add_(m)
+        ctx.circuit, ctx.mpe, ctx.heads = c, mpe, heads
+        ctx.save_for_backward(buf, lw)
+        return buf[c.roots] if heads else buf
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        c, (buf, lw) = ctx.circuit, ctx.saved_tensors
+        N = grad.shape[1]
+        G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad) if ctx.heads else grad.clone()   # all nodes
+        glw = torch.zeros_like(lw)
+        for level in reversed(c._levels):
+            for rows, (B, k, _), v, w, (co, eo, lo) in c._buckets(level, buf, lw):
+                g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
+                if ctx.mpe:                                                 # the gradient goes to the maximum
+                    i = (w[..., None] + v[:, None]).argmax(2)              # (B, k, N)
+                    gv, gw = torch.zeros_like(v).scatter_add_(1, i, g), torch.zeros_like(w).scatter_add_(2, i, g)
+                else:
+                    m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)
+                    p, W = (v - m).exp_(), w.exp()
+                    r = (g * (m - out).exp_()).nan_to_num_(0., 0., 0.)    # g / (W @ p)
+                    gv, gw = p * torch.matmul(W.transpose(1, 2), r), torch.matmul(r, p.transpose(1, 2)) * W
+                glw[eo:eo + w.numel()] += gw.reshape(-1)
+                c._add_children(G, co, lo, gv.reshape(-1, N))
+            a, _, prod, _ = level
+            if prod:
+                o, P, A = prod
+                G.index_add_(0, c.product_children[o:o + P * A], G[a:a + P].repeat(A, 1))
+        return None, G[:c.num_inputs], glw, None, None
+
+def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False, heads=False) -> Tensor:
+    "Log-values `(num_nodes + 1, N)` of all nodes and the padding row, or with `heads` those of the heads `(H, N)`."
     lv = self._leaf_values(x, mpe) if leaf_values is None else leaf_values
     lw = self.edge_log_weights() if log_weights is None else log_weights
-    buf = torch.cat([lv, lv.new_zeros(self.num_nodes + 1 - self.num_inputs, N)])   # (num_nodes + 1, N)
-    for a, b, prod, buckets in self._levels:
-        outs = []
-        if prod:
-            o, P, A = prod
-            outs.append(buf.index_select(0, self.product_children[o:o + P * A]).view(P, A, N).sum(1))
-        for co, eo, B, k, c in buckets:
-            v = buf.index_select(0, self.block_children[co:co + B * c]).view(B, c, N)
-            outs.append(_sum_bucket(v, lw[eo:eo + B * k * c].view(B, k, c), mpe).reshape(B * k, N))
-        buf[a:b] = outs[0] if len(outs) == 1 else torch.cat(outs)
-    return buf[:self.num_nodes]
+    return _Upward.apply(self, lv, lw, mpe, heads)
 
 def node_values(self, x, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False) -> Tensor:
     "Log-values `(num_nodes, N)` of every node at `x` `(N, F)`; `log_weights` `(E,)`, `leaf_values` override the circuit's."
@@ -307,14 +378,15 @@ def node_values(self, x, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=F
     for t, name, shape in [(log_weights, 'log_weights', (self.num_edges,)), (leaf_values, 'leaf_values', (self.num_inputs, len(x)))]:
         if t is not None and (not torch.is_tensor(t) or tuple(t.shape) != shape):
             raise ValueError(f"{name} must be a tensor of shape {shape}, got {getattr(t, 'shape', t)}")
-    return self._values(x, log_weights, leaf_values, mpe)
+    return self._values(x, log_weights, leaf_values, mpe)[:self.num_nodes]
 
 def _up(self, x:Tensor, mpe=False, keep=False):
-    "Head values `(N, H)`, and with `keep` all node values `(num_nodes, N)` (for top-down passes with evidence)."
+    "Head values `(N, H)`, and with `keep` all node values `(num_nodes + 1, N)` (for top-down passes with evidence)."
+    if not keep: return self._values(x, mpe=mpe, heads=True).T
     vals = self._values(x, mpe=mpe)
-    out = vals[self.roots].T
-    return (out, vals) if keep else out
+    return vals[self.roots].T, vals
 
+GraphCircuit._children, GraphCircuit._add_children, GraphCircuit._buckets = _children, _add_children, _buckets
 GraphCircuit._values, GraphCircuit.node_values, GraphCircuit._up = _values, node_values, _up
 GraphCircuit.log_prob = GraphCircuit.forward = log_prob
 GraphCircuit.conditional_log_prob, GraphCircuit.head_posterior = conditional_log_prob, head_posterior
@@ -386,20 +458,17 @@ def _down(self, heads:Tensor, vals:Tensor=None, leaf_kw=None, **select_kw) -> Te
     N, lw = len(heads), self.edge_log_weights()
     floor = 2 * torch.finfo(heads.dtype).tiny ** 0.5                          # squared > 0: no 0/0 in backward
     mass = heads.new_zeros(self.num_nodes + 1, N).index_add(0, self.roots, heads.T)   # (num_nodes + 1, N)
-    for a, b, prod, buckets in reversed(self._levels):
-        q, off = mass[a:b].clone(), 0
+    for level in reversed(self._levels):
+        a, _, prod, _ = level
         if prod:
             o, P, A = prod
-            mass.index_add_(0, self.product_children[o:o + P * A], q[:P, None].expand(P, A, N).reshape(P * A, N))
-            off = P
-        for co, eo, B, k, c in buckets:
-            qb, children = q[off:off + B * k].view(B, k, N), self.block_children[co:co + B * c]
-            off += B * k
-            w = torch.matmul(qb.transpose(1, 2), lw[eo:eo + B * k * c].view(B, k, c).exp())   # (B, N, c)
-            logits = w.clamp_min(floor).log()
-            if vals is not None: logits = logits + vals.index_select(0, children).view(B, c, N).transpose(1, 2)
-            y = select(logits, 2, **select_kw) * qb.sum(1)[..., None]                        # (B, N, c)
-            mass.index_add_(0, children, y.transpose(1, 2).reshape(B * c, N))
+            mass.index_add_(0, self.product_children[o:o + P * A], mass[a:a + P].repeat(A, 1))
+        for rows, (B, k, c), v, w, (co, _, lo) in self._buckets(level, vals, lw):
+            qb = mass[rows].clone().view(B, k, N)                                   # mass of the sums
+            logits = torch.matmul(qb.transpose(1, 2), w.exp()).clamp_min(floor).log()   # (B, N, c)
+            if v is not None: logits = logits + v.transpose(1, 2)
+            y = select(logits, 2, **select_kw) * qb.sum(1)[..., None]             # (B, N, c)
+            self._add_children(mass, co, lo, y.transpose(1, 2).reshape(B * c, N))
     return self._mix_leaves(mass[:self.num_inputs], **{**select_kw, **(leaf_kw or {})})
 
 GraphCircuit._mix_leaves, GraphCircuit._down, GraphCircuit.mpe = _mix_leaves, _down, mpe
