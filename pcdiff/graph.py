@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'Node', 'InputNode', 'ProductNode', 'SumNode', 'compile_nodes', 'GraphCircuit', 'LeafKinds',
-           'edge_log_weights', 'leaf_values', 'node_values', 'to_nodes', 'from_config', 'save', 'load', 'from_circuit']
+           'edge_log_weights', 'leaf_values', 'node_values', 'draw_graph', 'from_circuit', 'to_nodes', 'from_config',
+           'save', 'load']
 
 # %% ../nbs/19_graph.ipynb #a0c1e004
 import math
@@ -391,52 +392,45 @@ GraphCircuit._values, GraphCircuit.node_values, GraphCircuit._up = _values, node
 GraphCircuit.log_prob = GraphCircuit.forward = log_prob
 GraphCircuit.conditional_log_prob, GraphCircuit.head_posterior = conditional_log_prob, head_posterior
 
-# %% ../nbs/19_graph.ipynb #a0c1e040
-def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> list:
-    "The roots of a DAG of nodes with the structure `config` and, if given, edge `weights` `(E,)` and per-group leaf parameters."
-    nodes, e = [], 0
-    for g, (d, vars_) in enumerate(zip(config['leaves'], config['inputs'])):
-        leaf = leaf_from_dict(d)
-        for i, v in enumerate(vars_):
-            nodes.append(InputNode(v, leaf, None if leaf_params is None else {k: p[i].clone() for k, p in leaf_params[g].items()}))
-    for layer in config['layers']:
-        nodes += [ProductNode([nodes[c] for c in ch]) for ch in layer['products']]
-        for k, ch in layer['sums']:
-            kids = [nodes[c] for c in ch]
-            for _ in range(k):
-                nodes.append(SumNode(kids, None if weights is None else weights[e:e + len(ch)].clone()))
-                e += len(ch)
-    return [nodes[r] for r in config['roots']]
-
-def to_nodes(self) -> list:
-    "The roots of a DAG of new nodes with the current structure and (detached) parameters."
-    params = [{k: p.detach()[:, 0, 0].cpu() for k, p in leaf.named_parameters()} for leaf in self.input_groups]
-    return _config_nodes(self.config, self.edge_log_weights().detach().exp().cpu(), params)
-
-@classmethod
-def from_config(cls, config:dict):
-    "A circuit (random parameters) with the structure `config` (as in `circuit.config`), checked like nodes."
-    compile_nodes(_config_nodes(config), config['num_features'])
-    c = cls.__new__(cls)
-    nn.Module.__init__(c)
-    c._build(config)
-    return c
-
-FORMAT = 'pcdiff.graph/1'
-
-def save(self, path):
-    "Write structure and parameters to `path` atomically."
-    atomic_save({'format': FORMAT, 'config': self.config, 'state_dict': self.state_dict()}, path)
-
-@classmethod
-def load(cls, path, map_location='cpu'):
-    "The circuit saved at `path`, structure and parameters (read without unpickling)."
-    obj = load_file(path, FORMAT, map_location)
-    c = cls.from_config(obj['config'])
-    c.load_state_dict(obj['state_dict'])
-    return c
-
-GraphCircuit.to_nodes, GraphCircuit.from_config, GraphCircuit.save, GraphCircuit.load = to_nodes, from_config, save, load
+# %% ../nbs/19_graph.ipynb #a0c1e031
+def draw_graph(c:GraphCircuit, ax=None, max_nodes:int=300):
+    "Draw a small circuit, one row per depth (inputs at the bottom), dense blocks of sums boxed (matplotlib)."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    if not isinstance(c, GraphCircuit): raise TypeError(f"c must be a GraphCircuit, got {type(c).__name__}")
+    if c.num_nodes > max_nodes: raise ValueError(f"draw_graph draws at most max_nodes={max_nodes} nodes, got {c.num_nodes}")
+    rows = [(0, c.num_inputs)] + [(a, b) for a, b, _, _ in c._levels]
+    width = max(b - a for a, b in rows)
+    pos = torch.zeros(c.num_nodes, 2)
+    for d, (a, b) in enumerate(rows):
+        pos[a:b, 0], pos[a:b, 1] = (torch.arange(b - a) + 0.5) * width / (b - a), d
+    if ax is None: ax = plt.subplots(figsize=(min(16, 3 + 0.6 * width), 1 + 1.1 * len(rows)))[1]
+    w = c.edge_log_weights().detach().exp()
+    for p, ch, wi in zip(c.edge_parent.tolist(), c.edge_child.tolist(), w.tolist()):
+        ax.plot(*pos[[ch, p]].T, color='tab:blue', lw=0.3 + 2.5 * wi, alpha=0.3 + 0.7 * wi, zorder=1)
+    labels, sums = [f'inputs: {c.num_inputs}'], torch.zeros(c.num_nodes, dtype=torch.bool)
+    for level, layer in zip(c._levels, c.config['layers']):
+        a, b, prod, _ = level
+        for i, ch in enumerate(layer['products']):
+            for j in ch: ax.plot(*pos[[j, a + i]].T, color='0.5', lw=0.8, zorder=1)
+        blocks = []
+        for rows_, (B, k, n), *_ in c._buckets(level, None, w):
+            sums[rows_] = True
+            blocks.append(f'{B}x({k}x{n})')
+            for s in range(rows_.start, rows_.stop, k):
+                ax.add_patch(Rectangle((pos[s, 0] - 0.35, pos[s, 1] - 0.28), pos[s + k - 1, 0] - pos[s, 0] + 0.7, 0.56,
+                                       fill=False, ls='--', ec='tab:blue', lw=0.8))
+        labels.append(', '.join(([f'{len(layer["products"])} products'] if prod else []) + ([f'sum blocks {" + ".join(blocks)}'] if blocks else [])))
+    heads = torch.zeros(c.num_nodes, dtype=torch.bool); heads[c.roots] = True
+    kinds = torch.zeros(c.num_nodes, dtype=torch.bool); kinds[:c.num_inputs] = True
+    for mask, marker, color, size in [(kinds, 'o', '#9ecae1', 260), (~kinds & ~sums, 'X', '#fdae6b', 160),
+                                      (sums & ~heads, 'P', '#a1d99b', 160), (heads, '*', '#fb6a4a', 420)]:
+        ax.scatter(*pos[mask].T, s=size, marker=marker, c=color, edgecolors='k', zorder=3)
+    for i, v in zip(range(c.num_inputs), torch.cat(c.input_vars).tolist()): ax.text(*pos[i], str(v), ha='center', va='center', fontsize=8, zorder=4)
+    for d, text in enumerate(labels): ax.text(-0.2, d, text, ha='right', va='center', fontsize=8)
+    ax.set_xlim(-0.25 * width - 2.5, width + 0.3); ax.set_ylim(-0.6, len(rows) - 0.4); ax.axis('off')
+    ax.set_title('inputs (o, variable inside), products (x), sums (+), heads (*); dashed: dense blocks', fontsize=9)
+    return ax
 
 # %% ../nbs/19_graph.ipynb #a0c1e050
 def _mix_leaves(self, mass:Tensor, **draw_kw) -> Tensor:
@@ -506,3 +500,55 @@ def from_circuit(c:Circuit) -> GraphCircuit:
         level = nxt
     top = [n for r in range(R) for n in level[r][0]]
     return GraphCircuit([SumNode(top, w) for w in c.root.log_weights().exp()], F)
+
+# %% ../nbs/19_graph.ipynb #a0c1e040
+def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> list:
+    "The roots of a DAG of nodes with the structure `config` and, if given, edge `weights` `(E,)` and per-group leaf parameters."
+    nodes, e = [], 0
+    def below(ids, a, what):
+        for i in ids:
+            if not (isinstance(i, int) and 0 <= i < a): raise ValueError(f"config: {what} reads node {i}, which is not below it")
+        return [nodes[i] for i in ids]
+    for g, (d, vars_) in enumerate(zip(config['leaves'], config['inputs'])):
+        leaf = leaf_from_dict(d)
+        for i, v in enumerate(vars_):
+            nodes.append(InputNode(v, leaf, None if leaf_params is None else {k: p[i].clone() for k, p in leaf_params[g].items()}))
+    for d, layer in enumerate(config['layers']):
+        a = len(nodes)
+        nodes += [ProductNode(below(ch, a, f'layer {d}, product {i}')) for i, ch in enumerate(layer['products'])]
+        for i, (k, ch) in enumerate(layer['sums']):
+            kids = below(ch, a, f'layer {d}, sum block {i}')
+            for _ in range(k):
+                nodes.append(SumNode(kids, None if weights is None else weights[e:e + len(ch)].clone()))
+                e += len(ch)
+    return below(config['roots'], len(nodes), 'roots')
+
+def to_nodes(self) -> list:
+    "The roots of a DAG of new nodes with the current structure and (detached) parameters."
+    params = [{k: p.detach()[:, 0, 0].cpu() for k, p in leaf.named_parameters()} for leaf in self.input_groups]
+    return _config_nodes(self.config, self.edge_log_weights().detach().exp().cpu(), params)
+
+@classmethod
+def from_config(cls, config:dict):
+    "A circuit (random parameters) with the structure `config` (as in `circuit.config`), checked like nodes."
+    compile_nodes(_config_nodes(config), config['num_features'])
+    c = cls.__new__(cls)
+    nn.Module.__init__(c)
+    c._build(config)
+    return c
+
+FORMAT = 'pcdiff.graph/1'
+
+def save(self, path):
+    "Write structure and parameters to `path` atomically."
+    atomic_save({'format': FORMAT, 'config': self.config, 'state_dict': self.state_dict()}, path)
+
+@classmethod
+def load(cls, path, map_location='cpu'):
+    "The circuit saved at `path`, structure and parameters (read without unpickling)."
+    obj = load_file(path, FORMAT, map_location)
+    c = cls.from_config(obj['config'])
+    c.load_state_dict(obj['state_dict'])
+    return c
+
+GraphCircuit.to_nodes, GraphCircuit.from_config, GraphCircuit.save, GraphCircuit.load = to_nodes, from_config, save, load
