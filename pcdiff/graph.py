@@ -260,11 +260,15 @@ GraphCircuit.leaf, GraphCircuit.extra_repr = _leaf, _extra_repr
 GraphCircuit._check_x, GraphCircuit._check_mask, GraphCircuit._head_choice = _check_x, _check_mask, _head_choice
 
 # %% ../nbs/19_graph.ipynb #a0c1e025
+def _per_slot(t:Tensor, slots:Tensor, pos:Tensor) -> Tensor:
+    "Rows `(M, ...)` of the input nodes of a group laid out per variable and slot `(V, S, ...)`, padded with zeros."
+    V, S = slots.shape
+    return t.reshape(V, S, *t.shape[1:]) if pos is None else torch.cat([t, t.new_zeros(1, *t.shape[1:])])[slots]
+
 def _group_log_prob(leaf:Leaf, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=None) -> Tensor:
     "Log-densities `(M, N)` of the input nodes of `leaf` `(M, 1, 1)` at the values `xv` `(N, V)` of their `V` variables."
     N, (V, S) = len(xv), slots.shape
-    def per_slot(p):                                                      # (M, ...) -> (V, S, ...)
-        return p.reshape(V, S, *p.shape[1:]) if pos is None else torch.cat([p, p.new_zeros(1, *p.shape[1:])])[slots]
+    per_slot = lambda t: _per_slot(t, slots, pos)                         # (M, ...) -> (V, S, ...)
     def per_node(t): return t.reshape(V * S, N) if pos is None else t.reshape(V * S, N).index_select(0, pos)
     if isinstance(leaf, Categorical):                                     # a gather, not one-hot statistics
         lp = per_slot(leaf.natural()[:, 0, 0]).gather(2, xv.T.nan_to_num(0.).long()[:, None].expand(V, S, N))
@@ -437,14 +441,14 @@ def _mix_leaves(self, mass:Tensor, **draw_kw) -> Tensor:
     "Values `(N, F)` drawn from each variable's input-node parameters mixed by the top-down `mass` `(num_inputs, N)`."
     N, values = mass.shape[1], mass.new_zeros(mass.shape[1], self.num_features)
     for g, leaf in enumerate(self.input_groups):
-        ids, slots = self.input_ids[g], getattr(self, f'input_slots_{g}')              # (M,), (V, S)
-        m = torch.cat([mass[ids], mass.new_zeros(1, N)])[slots]                          # (V, S, N)
+        slots, pos, uv = [getattr(self, f'input_{k}_{g}') for k in ('slots', 'slot_pos', 'slot_vars')]
+        m = _per_slot(mass.index_select(0, self.input_ids[g]), slots, pos)                # (V, S, N)
         mixed = {}
         for name, (p, power) in leaf.mixable().items():
             p = p[:, 0, 0]
-            pp = torch.cat([p.reshape(len(p), -1), p.new_zeros(1, p[0].numel())])[slots]   # (V, S, E)
-            mixed[name] = torch.matmul((m ** power).transpose(1, 2), pp).transpose(0, 1).reshape(N, len(slots), *p.shape[1:])
-        values = values.index_copy(1, getattr(self, f'input_slot_vars_{g}'), leaf.draw(mixed, **draw_kw))
+            pp = _per_slot(p.reshape(len(p), -1), slots, pos)                               # (V, S, E)
+            mixed[name] = torch.matmul((m ** power).transpose(1, 2), pp).transpose(0, 1).reshape(N, len(uv), *p.shape[1:])
+        values = values.index_copy(1, uv, leaf.draw(mixed, **draw_kw))
     return values
 
 def _down(self, heads:Tensor, vals:Tensor=None, leaf_kw=None, **select_kw) -> Tensor:
