@@ -320,6 +320,12 @@ def _buckets(self, level:tuple, t:Tensor, lw:Tensor):
         yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].view(B, k, c), (co, eo, lo)
         a += B * k
 
+def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
+    "Max and argmax `(B, k, N)` over the children of `log w + v` for log-weights `(B, k, c)`, children `(B, c, N)`."
+    step = max(1, chunk // w.numel())                                    # bounds the (B, k, c, step) temporary
+    parts = [(w[..., None] + vj[:, None]).max(2) for vj in v.split(step, 2)]
+    return torch.cat([m.values for m in parts], 2), torch.cat([m.indices for m in parts], 2)
+
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
@@ -337,7 +343,7 @@ class _Upward(torch.autograd.Function):
                 for j in range(1, A): out += buf.index_select(0, idx[j])
             for rows, shape, v, w, _ in c._buckets(level, buf, lw):
                 out = buf[rows].view(shape[0], shape[1], N)
-                if mpe: torch.amax(w[..., None] + v[:, None], 2, out=out)
+                if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
                     torch.matmul(w.exp(), (v - m).exp_(), out=out).log_().add_(m)
@@ -356,7 +362,7 @@ class _Upward(torch.autograd.Function):
             for rows, (B, k, _), v, w, (co, eo, lo) in c._buckets(level, buf, lw):
                 g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
                 if ctx.mpe:                                                 # the gradient goes to the maximum
-                    i = (w[..., None] + v[:, None]).argmax(2)              # (B, k, N)
+                    i = _max_children(w, v)[1]                             # (B, k, N)
                     gv, gw = torch.zeros_like(v).scatter_add_(1, i, g), torch.zeros_like(w).scatter_add_(2, i, g)
                 else:
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)
