@@ -426,11 +426,11 @@ def draw_graph(c:GraphCircuit, ax=None, max_nodes:int=300):
         blocks = []
         for rows_, (B, k, n), *_ in c._buckets(level, None, w):
             sums[rows_] = True
-            blocks.append(f'{B}x({k}x{n})')
+            blocks.append(f"{B} block{'s' * (B > 1)} of {k} sum{'s' * (k > 1)} x {n} children")
             for s in range(rows_.start, rows_.stop, k):
                 ax.add_patch(Rectangle((pos[s, 0] - 0.35, pos[s, 1] - 0.28), pos[s + k - 1, 0] - pos[s, 0] + 0.7, 0.56,
                                        fill=False, ls='--', ec='tab:blue', lw=0.8))
-        labels.append(', '.join(([f'{len(layer["products"])} products'] if prod else []) + ([f'sum blocks {" + ".join(blocks)}'] if blocks else [])))
+        labels.append(', '.join(([f'{len(layer["products"])} products'] if prod else []) + blocks))
     heads = torch.zeros(c.num_nodes, dtype=torch.bool); heads[c.roots] = True
     kinds = torch.zeros(c.num_nodes, dtype=torch.bool); kinds[:c.num_inputs] = True
     for mask, marker, color, size in [(kinds, 'o', '#9ecae1', 260), (~kinds & ~sums, 'X', '#fdae6b', 160),
