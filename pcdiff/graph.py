@@ -317,7 +317,7 @@ def _buckets(self, level:tuple, t:Tensor, lw:Tensor):
     a += prod[1] if prod else 0
     for co, eo, B, k, c, lo in buckets:
         v = None if t is None else self._children(t, co, B * c, lo).view(B, c, -1)
-        yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].view(B, k, c), (co, eo, lo)
+        yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].reshape(B, k, c), (co, eo, lo)
         a += B * k
 
 def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
