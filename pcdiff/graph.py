@@ -487,7 +487,7 @@ def _feature_leaves(leaf:Leaf) -> list:
 
 @torch.no_grad()
 def from_circuit(c:Circuit) -> GraphCircuit:
-    "The random-binary-tree `Circuit` `c` as a `GraphCircuit` with the same parameters."
+    "The random-binary-tree `Circuit` `c` as a `GraphCircuit` with the same parameters (device and dtype)."
     R, F = c.num_repetitions, c.num_features
     K = c.config['num_leaves']
     feats = _feature_leaves(c.leaf)
@@ -509,7 +509,8 @@ def from_circuit(c:Circuit) -> GraphCircuit:
                 nxt[r].append([SumNode(prods, w[r, g, k]) for k in range(w.shape[2])])
         level = nxt
     top = [n for r in range(R) for n in level[r][0]]
-    return GraphCircuit([SumNode(top, w) for w in c.root.log_weights().exp()], F)
+    p = c.root.logits
+    return GraphCircuit([SumNode(top, w) for w in c.root.log_weights().exp()], F).to(device=p.device, dtype=p.dtype)
 
 # %% ../nbs/19_graph.ipynb #a0c1e040
 def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> list:
