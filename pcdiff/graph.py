@@ -46,8 +46,6 @@ class SumNode(Node):
     def __repr__(self): return f"SumNode({len(self.children)} children)"
 
 # %% ../nbs/19_graph.ipynb #a0c1e011
-_END = object()
-
 def _walk(roots:list) -> tuple:
     "All nodes below `roots`, children before parents, and their numbers in depth-first order; raises on a cycle."
     pre, order, done = {}, [], set()
@@ -56,15 +54,16 @@ def _walk(roots:list) -> tuple:
         pre[id(r)], stack = len(pre), [(r, iter(r.children))]
         while stack:
             node, it = stack[-1]
-            child = next(it, _END)
-            if child is _END:
+            for child in it:
+                if id(child) not in pre:
+                    if not isinstance(child, Node):
+                        raise TypeError(f"node {pre[id(node)]} ({node!r}) has a child that is not a Node: {child!r}")
+                    pre[id(child)] = len(pre); stack.append((child, iter(child.children)))
+                    break
+                if id(child) not in done:
+                    raise ValueError(f"node {pre[id(child)]} ({child!r}) is its own descendant: the circuit has a cycle")
+            else:
                 stack.pop(); done.add(id(node)); order.append(node)
-            elif not isinstance(child, Node):
-                raise TypeError(f"node {pre[id(node)]} ({node!r}) has a child that is not a Node: {child!r}")
-            elif id(child) not in pre:
-                pre[id(child)] = len(pre); stack.append((child, iter(child.children)))
-            elif id(child) not in done:
-                raise ValueError(f"node {pre[id(child)]} ({child!r}) is its own descendant: the circuit has a cycle")
     return order, pre
 
 def _vars(bits:int, at_most:int=8) -> str:
@@ -77,33 +76,34 @@ def _param_shapes(leaf:Leaf) -> dict:
     return {n: tuple(p.shape[3:]) for n, p in leaf.build(1, 1, 1).named_parameters()}
 
 # %% ../nbs/19_graph.ipynb #a0c1e012
-def _check_node(n:Node, name:str, scopes:list, num_features:int, shapes:dict):
-    "The scope (a bit set) of `n` given its children's `scopes`; raises a `ValueError` naming `name` if invalid."
+def _check_node(n:Node, i:int, scopes:list, num_features:int, shapes:dict):
+    "The scope (a bit set) of node `n` (number `i`) from its children's `scopes`; a `ValueError` naming it if invalid."
+    name = lambda: f"node {i} ({n!r})"
     if isinstance(n, InputNode):
         if not isinstance(n.var, int) or isinstance(n.var, bool) or n.var < 0:
-            raise ValueError(f"{name}: an input node needs a variable, an int >= 0, got {n.var!r}")
+            raise ValueError(f"{name()}: an input node needs a variable, an int >= 0, got {n.var!r}")
         if num_features is not None and n.var >= num_features:
-            raise ValueError(f"{name}: variable {n.var} is not below num_features={num_features}")
+            raise ValueError(f"{name()}: variable {n.var} is not below num_features={num_features}")
         if n.params is not None:
             want = shapes[_leaf_key(n.leaf)]
             got = {k: tuple(torch.as_tensor(v).shape) for k, v in n.params.items()}
-            if got != want: raise ValueError(f"{name}: params must have the shapes {want}, got {got}")
+            if got != want: raise ValueError(f"{name()}: params must have the shapes {want}, got {got}")
         return 1 << n.var
-    if not isinstance(n, (ProductNode, SumNode)): raise TypeError(f"{name}: unknown node type {type(n).__name__}")
-    if not scopes: raise ValueError(f"{name} has no children")
+    if not isinstance(n, (ProductNode, SumNode)): raise TypeError(f"{name()}: unknown node type {type(n).__name__}")
+    if not scopes: raise ValueError(f"{name()} has no children")
     if isinstance(n, ProductNode):
         acc = 0
         for s in scopes:
-            if acc & s: raise ValueError(f"{name}: its children's scopes overlap on variables {_vars(acc & s)} (not decomposable)")
+            if acc & s: raise ValueError(f"{name()}: its children's scopes overlap on variables {_vars(acc & s)} (not decomposable)")
             acc |= s
         return acc
     for s in scopes:
         if s != scopes[0]:
-            raise ValueError(f"{name}: its children have different scopes, {_vars(scopes[0])} and {_vars(s)} (not smooth)")
+            raise ValueError(f"{name()}: its children have different scopes, {_vars(scopes[0])} and {_vars(s)} (not smooth)")
     if n.weights is not None:
         w = torch.as_tensor(n.weights, dtype=torch.float)
         if w.shape != (len(scopes),) or not (torch.isfinite(w) & (w > 0)).all():
-            raise ValueError(f"{name}: weights must be {len(scopes)} positive numbers (one per child), got {n.weights!r}")
+            raise ValueError(f"{name()}: weights must be {len(scopes)} positive numbers (one per child), got {n.weights!r}")
     return scopes[0]
 
 # %% ../nbs/19_graph.ipynb #a0c1e013
@@ -112,15 +112,16 @@ def compile_nodes(roots:list, num_features:int=None) -> tuple:
     order, pre = _walk(roots)
     scope, depth, kind_of_var, groups, shapes = {}, {}, {}, {}, {}
     for n in order:
-        name = f"node {pre[id(n)]} ({n!r})"
         if isinstance(n, InputNode):
             key = _leaf_key(n.leaf)
             if key not in shapes: shapes[key] = _param_shapes(n.leaf)
-        scope[id(n)] = _check_node(n, name, [scope[id(c)] for c in n.children], num_features, shapes)
-        depth[id(n)] = 1 + max((depth[id(c)] for c in n.children), default=-1)
+        kids = [id(c) for c in n.children]
+        scope[id(n)] = _check_node(n, pre[id(n)], [scope[k] for k in kids], num_features, shapes)
+        depth[id(n)] = 1 + max([depth[k] for k in kids], default=-1)
         if isinstance(n, InputNode):
             if kind_of_var.setdefault(n.var, key) != key:
-                raise ValueError(f"{name}: variable {n.var} also has input nodes of kind {_kind(kind_of_var[n.var])}, not {_kind(key)}")
+                raise ValueError(f"node {pre[id(n)]} ({n!r}): variable {n.var} also has input nodes of kind "
+                                 f"{_kind(kind_of_var[n.var])}, not {_kind(key)}")
             groups.setdefault(key, []).append(n)
     F = num_features if num_features is not None else max(kind_of_var) + 1
     for i, r in enumerate(roots):
