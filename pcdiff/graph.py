@@ -331,11 +331,12 @@ class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
     def forward(ctx, circuit, lv, lw, mpe, heads):
-        N, c = lv.shape[1], circuit
+        N, c, keep = lv.shape[1], circuit, []                     # keep: per level, (exp(v - m), m) per bucket
         buf = lv.new_empty(c.num_nodes + 1, N)
         buf[:c.num_inputs], buf[-1] = lv, 0.                                # the last row: log 1, padding
         for level in c._levels:
             a, _, prod, _ = level
+            keep.append([])
             if prod:
                 o, P, A = prod
                 idx = c.product_children[o:o + P * A].view(A, P)
@@ -347,8 +348,10 @@ class _Upward(torch.autograd.Function):
                 if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
-                    torch.matmul(w.exp(), (v - m).exp_(), out=out).log_().add_(m)
-        ctx.circuit, ctx.mpe, ctx.heads = c, mpe, heads
+                    p = (v - m).exp_()
+                    torch.matmul(w.exp(), p, out=out).log_().add_(m)
+                    if any(ctx.needs_input_grad): keep[-1].append((p, m))
+        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep = c, mpe, heads, keep
         ctx.save_for_backward(buf, lw)
         return buf[c.roots] if heads else buf
 
@@ -359,15 +362,15 @@ class _Upward(torch.autograd.Function):
         N = grad.shape[1]
         G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad) if ctx.heads else grad.clone()   # all nodes
         glw = torch.zeros_like(lw)
-        for level in reversed(c._levels):
-            for rows, (B, k, _), v, w, (co, eo, lo) in c._buckets(level, buf, lw):
+        for level, kept in zip(reversed(c._levels), reversed(ctx.keep)):
+            for j, (rows, (B, k, _), v, w, (co, eo, lo)) in enumerate(c._buckets(level, buf if ctx.mpe else None, lw)):
                 g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
                 if ctx.mpe:                                                 # the gradient goes to the maximum
                     i = _max_children(w, v)[1]                             # (B, k, N)
                     gv, gw = torch.zeros_like(v).scatter_add_(1, i, g), torch.zeros_like(w).scatter_add_(2, i, g)
                 else:
-                    m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)
-                    p, W = (v - m).exp_(), w.exp()
+                    p, m = kept[j]                                          # from the forward pass
+                    W = w.exp()
                     r = (g * (m - out).exp_()).nan_to_num_(0., 0., 0.)    # g / (W @ p)
                     gv, gw = p * torch.matmul(W.transpose(1, 2), r), torch.matmul(r, p.transpose(1, 2)) * W
                 glw[eo:eo + w.numel()] += gw.reshape(-1)
