@@ -101,7 +101,7 @@ def _check_node(n:Node, i:int, scopes:list, num_features:int, shapes:dict):
         if s != scopes[0]:
             raise ValueError(f"{name()}: its children have different scopes, {_vars(scopes[0])} and {_vars(s)} (not smooth)")
     if n.weights is not None:
-        w = torch.as_tensor(n.weights, dtype=torch.float)
+        w = torch.as_tensor(n.weights, dtype=torch.float64)
         if w.shape != (len(scopes),) or not (torch.isfinite(w) & (w > 0)).all():
             raise ValueError(f"{name()}: weights must be {len(scopes)} positive numbers (one per child), got {n.weights!r}")
     return scopes[0]
@@ -223,7 +223,7 @@ class GraphCircuit(nn.Module):
                 if not isinstance(n, SumNode): continue
                 cid = [ids[id(c)] for c in n.children]
                 if n.weights is not None:                       # edges follow the sorted child ids
-                    w = torch.as_tensor(n.weights, dtype=self.sum_logits.dtype)
+                    w = torch.as_tensor(n.weights, dtype=torch.float64)   # tiny weights stay > 0 until the log
                     self.sum_logits[e:e + len(cid)] = (w / w.sum()).log()[sorted(range(len(cid)), key=cid.__getitem__)]
                 e += len(cid)
             for g, leaf in enumerate(self.input_groups):
@@ -541,7 +541,7 @@ def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> li
 def _to_nodes(self) -> list:
     "The roots of a DAG of new nodes with the current structure and (detached) parameters."
     params = [{k: p.detach()[:, 0, 0].cpu() for k, p in leaf.named_parameters()} for leaf in self.input_groups]
-    return _config_nodes(self.config, self.edge_log_weights().detach().exp().cpu(), params)
+    return _config_nodes(self.config, self.edge_log_weights().detach().double().exp().cpu(), params)   # > 0 in float64
 
 @classmethod
 def _from_config(cls, config:dict):
