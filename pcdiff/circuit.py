@@ -241,7 +241,7 @@ def load_state(module:nn.Module, state, path):
 
 def save(self, path):
     "Write structure and parameters to `path` atomically."
-    atomic_save({'format': FORMAT, 'config': self.config, 'state_dict': self.state_dict()}, path)
+    atomic_save({'format': self.FORMAT, 'config': self.config, 'state_dict': self.state_dict()}, path)
 
 CONFIG_KEYS = ('regions', 'num_features', 'num_leaves', 'num_sums', 'num_heads', 'leaf')
 
@@ -257,13 +257,13 @@ def from_config(cls, config:dict):
 @classmethod
 def load(cls, path, map_location='cpu'):
     "The circuit saved at `path`, structure and parameters."
-    obj = load_file(path, FORMAT, map_location)
+    obj = load_file(path, cls.FORMAT, map_location)
     try: c = cls.from_config(obj.get('config'))
     except (TypeError, ValueError) as e: raise type(e)(f"{path}: {e}") from None
     load_state(c, obj.get('state_dict'), path)
     return c
 
-Circuit.save, Circuit.from_config, Circuit.load = save, from_config, load
+Circuit.FORMAT, Circuit.save, Circuit.from_config, Circuit.load = FORMAT, save, from_config, load
 
 # %% ../nbs/03_circuit.ipynb #bcea8831
 from .sampling import sample

@@ -17,7 +17,8 @@ def _check_bool(v, name):
     if not isinstance(v, bool): raise TypeError(f"{name} must be a bool, got {v!r}")
 
 def _values_per_sample(c) -> int:
-    "About how many values a top-down pass holds per sample: the choices of every layer, and the values."
+    "About how many values a top-down pass holds per sample: the choices of every layer (or node), and the values."
+    if hasattr(c, 'num_nodes'): return c.num_features + 2 * c.num_nodes + c.num_edges   # a GraphCircuit
     R, G, _ = c.leaves.regions.shape
     return c.num_features + R * G * c.config['num_leaves'] + sum(R * l.logits.shape[1] * l.in_channels ** 2 for l in c.layers)
 
