@@ -108,14 +108,15 @@ class EinsumLayer(nn.Module):
     def log_weights(self): return self.logits.log_softmax(3)          # (R, G, K_out, K_in^2)
 
     def forward(self, ll:Tensor, mpe:bool=False, chunk:int=2**19) -> Tensor:
-        "Values `(R, G, N, K_out)` of the sums (max-products with `mpe`); `chunk` bounds the products held at once."
+        "Values `(R, G, N, K_out)` of the sums (max-products with `mpe`); `chunk`: products held at once per CPU thread."
+        chunk *= torch.get_num_threads()
         if mpe:
             logw = self.log_weights()[:, :, None]
             rows = max(1, chunk // logw.numel())
             return torch.cat([(_pair_log_prob(c)[..., None, :] + logw).amax(-1) for c in ll.split(rows, 2)], 2)
         R, _, N, K = ll.shape
         pairs = ll.transpose(2, 3).reshape(-1, 2, K, N)                  # (R*G, 2, K, N): a view of channels-first values
-        rows = max(1, chunk // (K * K * N))
+        rows = max(1, chunk // (K * K * N)) if ll.device.type == 'cpu' else len(pairs)   # GPUs: one chunk
         out = _LogEinsum.apply(pairs, self.logits.softmax(3).flatten(0, 1), rows)   # (R*G, K_out, N)
         return out.unflatten(0, (R, -1)).transpose(2, 3)                  # stored channels-first
 
