@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from .train import (TrainConfig, train, grid_search, load_data, prepare_data, leaf_name, mean_log_likelihood,
-                          bpd, draw_samples, TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, setup_device)
+                          bpd, draw_samples, TrainingDiverged, OBJECTIVES, LEAF_NAMES, SCHEDULES, STRUCTURES,
+                          setup_device, load_circuit, StepSize)
 from .data import DATASETS, IMAGE_DATASETS
-from .circuit import Circuit
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
 
 # %% auto #0
@@ -30,17 +30,27 @@ def _add_train_flags(p:argparse.ArgumentParser, out_default:str|None):
     a('--epochs', type=int, default=_D.epochs, help='number of epochs (default: %(default)s)')
     a('--lr', type=float, default=_D.lr, help='Adam learning rate (default: from the paper\'s grid, 0.1 for the digits and 2-D sets, 0.01 for larger images)')
     a('--batch-size', type=int, default=_D.batch_size, help='global mini-batch size, split over processes (default: %(default)s)')
-    a('--depth', type=int, help='depth D of the random binary trees (default: scaled to the data)')
-    a('--repetitions', type=int, help='number R of random trees (default: scaled to the data)')
-    a('--sums', type=int, help='sum nodes K per region (default: scaled to the data)')
-    a('--leaves', type=int, help='leaves per region (default: scaled to the data)')
-    a('--leaf', default=_D.leaf, choices=LEAF_NAMES, help='leaf distribution; auto: Binomial for integer data, Gaussian otherwise')
+    a('--structure', default=_D.structure, choices=STRUCTURES, help="circuit structure: 'rat', random binary trees; "
+      "'hclt', a hidden Chow-Liu tree learned from the training split (default: %(default)s)")
+    a('--latents', type=int, help='hclt: hidden states per feature (default: 32)')
+    a('--depth', type=int, help='rat: depth D of the random binary trees (default: scaled to the data)')
+    a('--repetitions', type=int, help='rat: number R of random trees (default: scaled to the data)')
+    a('--sums', type=int, help='rat: sum nodes K per region (default: scaled to the data)')
+    a('--leaves', type=int, help='rat: leaves per region (default: scaled to the data)')
+    a('--leaf', default=_D.leaf, choices=LEAF_NAMES, help='leaf distribution; auto: Binomial for integer data '
+      '(Categorical for hclt with at most 256 values), Gaussian otherwise')
     a('--conditional', action='store_true', help='one root (head) per class, trained on log p(x | y)')
     a('--seed', type=int, default=_D.seed, help='random seed for structure, initialization and batches (default: %(default)s)')
     a('--device', default=_D.device, help="'auto' (CUDA when present), 'cpu' or 'cuda[:i]' (default: %(default)s)")
     a('--em', action='store_true', help='maximize the likelihood by mini-batch EM instead of Adam')
     a('--em-stepsize', type=float, default=_D.em_stepsize, help='EM step size in (0, 1] (default: %(default)s)')
     a('--em-frequency', type=int, default=_D.em_frequency, help='batches per EM update (default: %(default)s)')
+    a('--em-pseudocount', type=float, default=_D.em_pseudocount,
+      help='EM smoothing: pseudo-counts spread over the children of each sum and the values of each leaf (default: %(default)s)')
+    a('--em-schedule', default=_D.em_schedule, choices=StepSize.KINDS, help='EM step size over the updates: constant, '
+      'or annealed from --em-stepsize to --em-stepsize-end (default: %(default)s)')
+    a('--em-stepsize-end', type=float, default=_D.em_stepsize_end, help='EM step size of the last update of an annealed '
+      'schedule (default: %(default)s)')
     a('--amp', action='store_true', help='mixed precision (bf16 autocast on CPU, fp16 on CUDA)')
     a('--schedule', default=_D.schedule, choices=SCHEDULES, help='learning-rate schedule (default: %(default)s)')
     a('--resume', action='store_true', help='continue the run in --out from its last completed epoch')
@@ -114,7 +124,7 @@ def load_run(run) -> tuple:
     raw = load_data(cfg)
     data, st = prepare_data(raw, leaf_name(cfg, raw))
     fmt = torch.load(run / 'best.pt', map_location='cpu', weights_only=True).get('format')
-    model = PAEModel.load(run / 'best.pt') if fmt == MODEL_FORMAT else Circuit.load(run / 'best.pt')
+    model = PAEModel.load(run / 'best.pt') if fmt == MODEL_FORMAT else load_circuit(run / 'best.pt')
     return cfg, raw, data, st, model
 
 def cmd_train(args) -> dict:

@@ -76,3 +76,6 @@ def draw_circuit(circuit:Circuit, repetition:int=0, ax=None):
     ax.set_xlim(0, G); ax.set_ylim(-0.8, top + 1.4); ax.axis('off')
     ax.set_title(f'repetition {repetition}: leaves (o), products (x), sums (+)', fontsize=9)
     return ax
+
+# %% ../nbs/04_structure.ipynb #b8d4f2e3
+from .hclt import hclt, chow_liu_tree

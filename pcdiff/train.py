@@ -14,18 +14,21 @@ from torch import nn, Tensor
 import torch.distributed as dist
 
 from .selection import check_int
-from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian
-from .circuit import Circuit, atomic_save, load_file
-from .structure import random_binary_tree
+from .leaves import Leaf, Bernoulli, Binomial, Categorical, Gaussian
+from .circuit import Circuit, atomic_save, load_file, FORMAT as CIRCUIT_FORMAT
+from .graph import GraphCircuit, FORMAT as GRAPH_FORMAT
+from .structure import random_binary_tree, hclt
+from .flows import EM, StepSize
 from .data import Dataset, Standardizer, get_dataset, DATASETS, IMAGE_DATASETS
 from .metrics import bits_per_dim, log_likelihoods, select_head, unwrap
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'CKPT_FORMAT', 'bpd', 'PAPER_LRS', 'PAPER_BATCH_SIZES', 'register_objective',
-           'get_objective', 'Objective', 'LogLikelihood', 'EM', 'TrainConfig', 'default_structure', 'load_data',
-           'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'setup_device', 'rng_state',
-           'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs', 'draw_samples', 'save_samples',
-           'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train', 'grid_search', 'grid_table']
+__all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'STRUCTURES', 'CKPT_FORMAT', 'bpd', 'PAPER_LRS', 'PAPER_BATCH_SIZES',
+           'register_objective', 'get_objective', 'Objective', 'LogLikelihood', 'TrainConfig', 'default_structure',
+           'load_data', 'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'load_circuit',
+           'setup_device', 'rng_state', 'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs',
+           'draw_samples', 'save_samples', 'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train',
+           'grid_search', 'grid_table']
 
 # %% ../nbs/09_train.ipynb #6c2843ac
 OBJECTIVES = {}
@@ -69,126 +72,10 @@ class LogLikelihood(Objective):
     name, supports_em = 'll', True
     def loss(self, model, x, y=None): return -select_head(model(x), y).mean()
 
-# %% ../nbs/09_train.ipynb #36615875
-def _inv_softplus(y:Tensor) -> Tensor: return y + torch.log(-torch.expm1(-y))
-
-class EM:
-    "Mini-batch (stochastic) EM for a `Circuit`: accumulate expected statistics by autograd, update with a step size."
-    def __init__(self, circuit:Circuit, stepsize:float=0.1, frequency:int=1, eps:float=1e-6):
-        if not isinstance(circuit, Circuit): raise TypeError(f"circuit must be a Circuit, got {type(circuit).__name__}")
-        if not 0 < stepsize <= 1: raise ValueError(f"stepsize must lie in (0, 1], got {stepsize!r}")
-        check_int(frequency, 'frequency')
-        self.circuit, self.stepsize, self.frequency, self.eps = circuit, stepsize, frequency, eps
-        self.sums = [*circuit.layers, circuit.root]
-        self.reset()
-
-    def reset(self): self.stats, self.batches = None, 0
-
-    def _expose_leaf(self):
-        "A detached, grad-requiring copy of the leaf coefficients (or a list that will hold Gaussian log-densities)."
-        leaf = self.circuit.leaf
-        if isinstance(leaf, ExpFamilyLeaf):
-            P = leaf.params_with_mask().detach().requires_grad_()
-            leaf.params_with_mask = lambda: P
-            return P
-        if isinstance(leaf, Gaussian):
-            seen, orig = [], type(leaf).log_prob
-            def log_prob(x):
-                lp = orig(leaf, x).detach().requires_grad_(); seen.append(lp); return lp
-            leaf.log_prob = log_prob
-            return seen
-        raise TypeError(f"EM does not support {type(leaf).__name__} leaves")
-
-    def _restore(self):
-        for k in ('params_with_mask', 'log_prob'): self.circuit.leaf.__dict__.pop(k, None)
-
-    @staticmethod
-    def _node_totals(out_grad:Tensor, shape, n:int) -> Tensor:
-        "Sum a layer's output gradient (node posteriors) over the batch dimension, giving `shape`."
-        for d in range(out_grad.dim()):
-            if out_grad.shape[d] == n and out_grad.shape[:d] + out_grad.shape[d + 1:] == shape: return out_grad.sum(d)
-        raise RuntimeError(f"EM: cannot match layer output {tuple(out_grad.shape)} to weights {tuple(shape)}")
-
-    def process_batch(self, x:Tensor, y:Tensor=None) -> Tensor:
-        "E-step on batch `x` `(B, F)`: add its expected statistics; returns the log-likelihoods `(B,)` (detached)."
-        x = self.circuit._check_x(x)
-        gauss, outs = isinstance(self.circuit.leaf, Gaussian), []
-        hooks = [m.register_forward_hook(lambda mod, inp, out: outs.append(out)) for m in self.sums]
-        try:
-            leaf_t = self._expose_leaf()
-            lp = select_head(self.circuit(x), y)
-            k = len(self.sums)
-            grads = torch.autograd.grad(lp.sum(), [m.logits for m in self.sums] + outs[:k] + [leaf_t[0] if gauss else leaf_t])
-        finally:
-            for h in hooks: h.remove()
-            self._restore()
-        stats = []
-        for m, g, og in zip(self.sums, grads[:k], grads[k:2 * k]):
-            # dL/dlogits = n - w T with T = sum_k n_k = dL/d(log node value), summed over the batch
-            T = self._node_totals(og, m.logits.shape[:-1], len(x))
-            stats.append((g + m.logits.detach().softmax(-1) * T[..., None]).clamp_min(0))
-        r = grads[-1]
-        if gauss:                                                          # r: (B, F, K, R) leaf posteriors
-            m = (~torch.isnan(x)).to(r.dtype)[..., None, None]
-            x0 = x.nan_to_num(0.)[..., None, None]
-            r = r * m
-            stats.append(torch.stack([r.sum(0), (r * x0).sum(0), (r * x0 ** 2).sum(0)], -1))   # (F, K, R, 3)
-        else: stats.append(r)                                              # (F, K, R, S+1)
-        self.stats = stats if self.stats is None else [a + b for a, b in zip(self.stats, stats)]
-        self.batches += 1
-        return lp.detach()
-
-    def all_reduce(self):
-        "Sum the accumulated statistics over processes (DistributedDataParallel-free EM on several processes)."
-        if self.stats is not None and dist.is_available() and dist.is_initialized():
-            for t in self.stats: dist.all_reduce(t)
-
-    def step(self) -> bool:
-        "Update after every `frequency` processed batches; returns whether an update happened."
-        if self.batches < self.frequency: return False
-        self.update(); return True
-
-    @torch.no_grad()
-    def update(self):
-        "M-step with step size: move parameters toward the EM estimate of the accumulated statistics."
-        if self.stats is None: return
-        self.all_reduce()
-        s, eps = self.stepsize, self.eps
-        *counts, leaf_stats = self.stats
-        for m, n in zip(self.sums, counts):
-            total = n.sum(-1, keepdim=True)
-            w_old = m.logits.softmax(-1)
-            w_em = torch.where(total > 1e-12, n / total.clamp_min(1e-30), w_old)
-            m.logits.copy_(((1 - s) * w_old + s * w_em).clamp_min(1e-30).log())
-        self._update_leaf(self.circuit.leaf, leaf_stats, s, eps)
-        self.reset()
-
-    def _update_leaf(self, leaf, st, s, eps):
-        if isinstance(leaf, Gaussian):
-            n, s1, s2 = st.unbind(-1)
-            ok = n > 1e-12
-            mean_em, m2_em = s1 / n.clamp_min(1e-30), s2 / n.clamp_min(1e-30)
-            std_old = leaf.std
-            mean = torch.where(ok, (1 - s) * leaf.mean + s * mean_em, leaf.mean)
-            m2 = torch.where(ok, (1 - s) * (std_old ** 2 + leaf.mean ** 2) + s * m2_em, std_old ** 2 + leaf.mean ** 2)
-            std = (m2 - mean ** 2).clamp_min(0).sqrt()
-            leaf.mean.copy_(mean)
-            leaf.raw_std.copy_(_inv_softplus((std - leaf.min_std).clamp_min(1e-6)))
-            return
-        S = leaf.natural().shape[-1]                                      # statistics; st[..., S] are counts
-        n, ok = st[..., S], st[..., S] > 1e-12                             # expected counts (F, K, R)
-        mu = st[..., :S] / n.clamp_min(1e-30)[..., None]                   # expected statistics (F, K, R, S)
-        if isinstance(leaf, Categorical):
-            p = torch.where(ok[..., None], (1 - s) * leaf.probs + s * mu, leaf.probs).clamp(eps, 1)
-            leaf.logits.copy_((p / p.sum(-1, keepdim=True)).log())
-            return
-        scale = leaf.total_count if isinstance(leaf, Binomial) else 1
-        p = torch.where(ok, (1 - s) * leaf.probs + s * mu[..., 0] / scale, leaf.probs).clamp(eps, 1 - eps)
-        leaf.logits.copy_(p.log() - (-p).log1p())
-
 # %% ../nbs/09_train.ipynb #90feb84a
 LEAF_NAMES = ('auto', 'binomial', 'categorical', 'bernoulli', 'gaussian')
 SCHEDULES = ('constant', 'cosine')
+STRUCTURES = ('rat', 'hclt')
 
 @dataclass
 class TrainConfig:
@@ -198,6 +85,8 @@ class TrainConfig:
     epochs: int = 20
     lr: float | None = None          # Adam learning rate; None: chosen from the data (default_structure)
     batch_size: int = 64
+    structure: str = 'rat'           # 'rat': random binary trees; 'hclt': a hidden Chow-Liu tree learned from the data
+    latents: int | None = None       # hidden states per feature of an HCLT
     depth: int | None = None
     repetitions: int | None = None
     sums: int | None = None
@@ -209,6 +98,9 @@ class TrainConfig:
     em: bool = False                 # mini-batch EM instead of Adam (objective 'll' only)
     em_stepsize: float = 0.1
     em_frequency: int = 1
+    em_pseudocount: float = 0.0      # EM smoothing per sum node and per leaf
+    em_schedule: str = 'constant'    # EM step size: 'constant', or annealed ('linear', 'cosine', 'exponential')
+    em_stepsize_end: float = 0.01    # the step size of the last update of an annealed schedule
     amp: bool = False
     schedule: str = 'constant'
     out: str | None = None
@@ -230,11 +122,24 @@ class TrainConfig:
             raise ValueError(f"root is required for image dataset {self.dataset!r}: the folder that holds its files "
                              "(add download=True / --download to fetch them there)")
         pos_int('epochs'); pos_int('batch_size'); pos_int('em_frequency'); pos_int('seed', 0); pos_int('samples', 0)
-        pos_int('depth', 0, True); pos_int('max_items', 1, True)
+        pos_int('depth', 0, True); pos_int('max_items', 1, True); pos_int('latents', 1, True)
         for k in ('repetitions', 'sums', 'leaves'): pos_int(k, 1, True)
+        if self.structure not in STRUCTURES: raise ValueError(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
+        for k, s in dict(latents='hclt', depth='rat', repetitions='rat', sums='rat', leaves='rat').items():
+            if getattr(self, k) is not None and self.structure != s:
+                raise ValueError(f"{k} applies to structure {s!r} only, not {self.structure!r}; leave it None")
+        if self.structure == 'hclt' and self.objective != 'll':
+            raise ValueError(f"structure 'hclt' is trained by likelihood (objective 'll'); objective {self.objective!r} "
+                             "needs structure 'rat'")
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
             raise ValueError(f"lr must be > 0 (or None), got {self.lr!r}")
-        if not 0 < self.em_stepsize <= 1: raise ValueError(f"em_stepsize must lie in (0, 1], got {self.em_stepsize!r}")
+        for k in ('em_stepsize', 'em_stepsize_end'):
+            if not (isinstance(getattr(self, k), (int, float)) and 0 < getattr(self, k) <= 1):
+                raise ValueError(f"{k} must lie in (0, 1], got {getattr(self, k)!r}")
+        if not (isinstance(self.em_pseudocount, (int, float)) and 0 <= self.em_pseudocount < math.inf):
+            raise ValueError(f"em_pseudocount must be a finite number >= 0, got {self.em_pseudocount!r}")
+        if self.em_schedule not in StepSize.KINDS:
+            raise ValueError(f"em_schedule must be one of {StepSize.KINDS}, got {self.em_schedule!r}")
         if self.leaf not in LEAF_NAMES: raise ValueError(f"leaf must be one of {LEAF_NAMES}, got {self.leaf!r}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.em and not OBJECTIVES[self.objective].supports_em:
@@ -243,8 +148,9 @@ class TrainConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:i]', got {self.device!r}")
         return self
 
-def default_structure(num_features:int) -> dict:
-    "The paper's D/R/K scaled to the number of features, and a learning rate from the paper's grid."
+def default_structure(num_features:int, structure:str='rat') -> dict:
+    "The paper's D/R/K scaled to the number of features (or an HCLT's hidden states), and a learning rate."
+    if structure == 'hclt': return dict(latents=32, lr=0.05)
     if num_features <= 4: s = dict(depth=1, repetitions=5, sums=10, leaves=10, lr=0.1)
     elif num_features <= 256: s = dict(depth=3, repetitions=10, sums=10, leaves=10, lr=0.1)
     else: s = dict(depth=4, repetitions=10, sums=20, leaves=20, lr=0.01)
@@ -259,7 +165,10 @@ def load_data(cfg:TrainConfig) -> Dataset:
     return get_dataset(cfg.dataset, root=cfg.root, **kw)
 
 def leaf_name(cfg:TrainConfig, data:Dataset) -> str:
-    return ('binomial' if data.max_value is not None else 'gaussian') if cfg.leaf == 'auto' else cfg.leaf
+    "The leaf kind of `cfg` for `data`, with `'auto'` resolved (see the text above)."
+    if cfg.leaf != 'auto': return cfg.leaf
+    if data.max_value is None: return 'gaussian'
+    return 'categorical' if cfg.structure == 'hclt' and data.max_value < 256 else 'binomial'
 
 def make_leaf(name:str, data:Dataset) -> Leaf:
     "Leaf template `name` for `data` (`'auto'`: Binomial for integer data, Gaussian otherwise)."
@@ -281,16 +190,27 @@ def prepare_data(data:Dataset, leaf:str) -> tuple:
 
 def resolve_structure(cfg:TrainConfig, data:Dataset) -> TrainConfig:
     "`cfg` with `None` structure sizes and learning rate replaced by `default_structure` of the data."
-    d = default_structure(data.num_features)
+    d = default_structure(data.num_features, cfg.structure)
     return replace(cfg, **{k: (d[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in d})
 
-def make_model(cfg:TrainConfig, data:Dataset) -> Circuit:
-    "A random binary tree for `data` with the structure of `cfg` (resolved) and one head per class if conditional."
+def make_model(cfg:TrainConfig, data:Dataset) -> Circuit | GraphCircuit:
+    "The circuit of `cfg` for `data` (prepared): a random binary tree or an HCLT, with one head per class if conditional."
     cfg = resolve_structure(cfg, data)
     heads = data.num_classes if cfg.conditional else 1
     if cfg.conditional and not heads: raise ValueError(f"conditional=True needs a labelled dataset, {data.name} has no classes")
+    leaf = make_leaf(leaf_name(cfg, data), data)
+    if cfg.structure == 'hclt': return hclt(data.train, cfg.latents, leaf, num_heads=heads, seed=cfg.seed)
     return random_binary_tree(data.num_features, cfg.depth, cfg.repetitions, cfg.sums, cfg.leaves,
-                              leaf=make_leaf(leaf_name(cfg, data), data), num_heads=heads, seed=cfg.seed)
+                              leaf=leaf, num_heads=heads, seed=cfg.seed)
+
+def load_circuit(path, map_location='cpu') -> Circuit | GraphCircuit:
+    "The circuit saved at `path`: a `Circuit` or a `GraphCircuit`, as the file's format says."
+    kinds = {CIRCUIT_FORMAT: Circuit, GRAPH_FORMAT: GraphCircuit}
+    try: fmt = torch.load(path, map_location='cpu', weights_only=True).get('format')
+    except Exception: fmt = None                          # unreadable: Circuit.load says why
+    if fmt is not None and fmt not in kinds:
+        raise ValueError(f"{path} is not a circuit file (format {fmt!r}, expected one of {list(kinds)})")
+    return kinds.get(fmt, Circuit).load(path, map_location)
 
 # %% ../nbs/09_train.ipynb #08797230
 def setup_device(device:str='auto') -> tuple:
@@ -406,14 +326,22 @@ def _kill_at():
     v = os.environ.get('PCDIFF_KILL_AT')
     return tuple(int(p) for p in v.split(':')) if v else None
 
-def _checkpoint(cfg, model, opt, sched, objective, loader_gen, epoch, step, best, history, out):
+def _make_em(model, cfg, updates_per_epoch:int) -> EM:
+    "Mini-batch EM for `model` with the step-size schedule of `cfg`."
+    steps = cfg.epochs * updates_per_epoch
+    size = StepSize(cfg.em_stepsize) if cfg.em_schedule == 'constant' else \
+        StepSize(cfg.em_stepsize, cfg.em_stepsize_end, steps, cfg.em_schedule)
+    return EM(model, size, cfg.em_frequency, cfg.em_pseudocount)
+
+def _checkpoint(cfg, model, opt, sched, em, objective, loader_gen, epoch, step, best, history, out):
     atomic_save({'format': CKPT_FORMAT, 'config': asdict(cfg), 'model_config': model.config, 'model': model.state_dict(),
                  'optimizer': opt.state_dict() if opt else None, 'scheduler': sched.state_dict() if sched else None,
+                 'em': em.state_dict() if em else None,
                  'objective': objective.state_dict(), 'rng': rng_state(), 'loader': loader_gen.get_state(),
                  'epoch': epoch, 'step': step, 'best': best, 'history': history}, out / 'last.pt')
 
 # %% ../nbs/09_train.ipynb #b224c8b7
-def train(cfg:TrainConfig, data:Dataset=None, model:Circuit=None, objective:Objective=None, progress:bool=True,
+def train(cfg:TrainConfig, data:Dataset=None, model:Circuit|GraphCircuit=None, objective:Objective=None, progress:bool=True,
           on_batch=None) -> TrainResult:
     "Train a circuit as configured in `cfg`; see the chapter text for files, resuming and distributed runs."
     if not isinstance(cfg, TrainConfig): raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
@@ -430,7 +358,8 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit=None, objective:Obje
         model = (objective.make_model(cfg, data) if model is None else model).to(device)
         objective.setup(model, data, device, cfg)
         for m in objective.extra_modules().values(): m.to(device)
-        em = EM(model, cfg.em_stepsize, cfg.em_frequency) if cfg.em else None
+        batches_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+        em = _make_em(model, cfg, math.ceil(batches_per_epoch / cfg.em_frequency)) if cfg.em else None
         opt = None if em else torch.optim.Adam(model.parameters(), lr=cfg.lr)
         sched = _make_scheduler(opt, cfg)
         loader_gen = torch.Generator().manual_seed(cfg.seed)
@@ -444,6 +373,7 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit=None, objective:Obje
             _load_model_state(model, ck, out / 'last.pt')
             if opt is not None and ck['optimizer'] is not None: opt.load_state_dict(ck['optimizer'])
             if sched is not None and ck['scheduler'] is not None: sched.load_state_dict(ck['scheduler'])
+            if em is not None and ck.get('em') is not None: em.load_state_dict(ck['em'])
             objective.load_state_dict(ck['objective'])
             set_rng_state(ck['rng']); loader_gen.set_state(ck['loader'])
             epoch, step, best, history = ck['epoch'], ck['step'], ck['best'], ck['history']
@@ -500,13 +430,13 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit=None, objective:Obje
                 best = dict(valid_ll=vll, epoch=epoch)
                 if out is not None and main: model.save(out / 'best.pt')
             rec = dict(epoch=epoch, step=step, train_loss=total / max(count, 1), valid_ll=vll, valid_bpd=bpd(vll, F),
-                       lr=opt.param_groups[0]['lr'] if opt else cfg.em_stepsize, seconds=round(time.time() - t0, 3),
+                       lr=opt.param_groups[0]['lr'] if opt else em.stepsize, seconds=round(time.time() - t0, 3),
                        best=improved)
             history.append(rec)
             if out is not None and main:
                 write_logs(history, out)
                 save_samples(model, data, out / 'samples' / f'epoch_{epoch:03d}.png', cfg.samples, cfg.seed, st)
-                _checkpoint(cfg, model, opt, sched, objective, loader_gen, epoch, step, best, history, out)
+                _checkpoint(cfg, model, opt, sched, em, objective, loader_gen, epoch, step, best, history, out)
 
         if world > 1: dist.barrier()                   # rank 0 has written its last best.pt before anyone reads it
         if out is not None and (out / 'best.pt').exists():
