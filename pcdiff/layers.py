@@ -84,18 +84,17 @@ class _LogEinsum(torch.autograd.Function):
         return p.log() + m.sum(1)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g):                                                 # no out= or in-place: batched grads work
         e, w, p = ctx.saved_tensors
         rows, K = ctx.rows, e.shape[2]
         gp = g / p                                                        # (B, K_out, N)
-        ge, gw = torch.empty_like(e), torch.empty_like(w)
+        ge, gw = [], []
         for s in range(0, len(e), rows):
             b = slice(s, s + rows)
-            torch.bmm(gp[b], _outer(e[b]).transpose(1, 2), out=gw[b])
-            gpairs = torch.bmm(w[b].transpose(1, 2), gp[b]).unflatten(1, (K, K))   # (rows, K, K, N)
-            torch.sum(gpairs * e[b, 1, None], 2, out=ge[b, 0])
-            torch.sum(gpairs * e[b, 0, :, None], 1, out=ge[b, 1])
-        return ge.mul_(e), gw, None
+            gw.append(torch.bmm(gp[b], _outer(e[b]).transpose(1, 2)))
+            gpairs = torch.bmm(w[b].transpose(1, 2), gp[b]).reshape(-1, K, K, e.shape[3])   # (rows, K, K, N)
+            ge.append(torch.stack([(gpairs * e[b, 1, None]).sum(2), (gpairs * e[b, 0, :, None]).sum(1)], 1))
+        return torch.cat(ge) * e, torch.cat(gw), None
 
 class EinsumLayer(nn.Module):
     "Products of region pairs mixed by `out_channels` sums: `(R, 2G, N, K_in) -> (R, G, N, K_out)`."
