@@ -137,6 +137,11 @@ def _graph_models(device, latents:int, seed:int=0, **circuit_kw) -> dict:
     return {'rat_dense': dense, 'rat_graph': from_circuit(dense).to(device),
             'hclt': hclt(data, latents, Categorical(256), seed=seed, max_bins=8).to(device)}
 
+def _per_s(batch:int, fn, device, repeats:int):
+    "Samples per second of `fn`, or why it failed (e.g. out of memory)."
+    try: return batch / best_time(fn, device, repeats, warmup=1)
+    except RuntimeError as e: return f'failed: {str(e)[:160]}'
+
 def bench_graph(batch:int=512, device=None, repeats:int=3, latents:int=32, **circuit_kw) -> list:
     "Forward, forward+backward, EM-step and flows samples/s and peak memory of dense, graph and HCLT circuits."
     from pcdiff.flows import EM, flows
@@ -152,7 +157,7 @@ def bench_graph(batch:int=512, device=None, repeats:int=3, latents:int=32, **cir
         def em_step(): em.process_batch(x); em.step()
         mem = peak_memory_mib(step, device)
         runs = dict(forward=forward, forward_backward=step, em_step=em_step, flows=lambda: flows(c, x, batch_size=batch))
-        speed = {f'{k}_per_s': batch / best_time(f, device, repeats, warmup=1) for k, f in runs.items()}
+        speed = {f'{k}_per_s': _per_s(batch, f, device, repeats) for k, f in runs.items()}
         results.append(report(dict(**_header('graph', device, batch, c), model=name, **speed, step_memory_mib=mem,
                                    process_peak_mib=process_peak_mib(device))))
     return results
