@@ -126,6 +126,7 @@ def flows(circuit:Circuit|GraphCircuit, x, y=None, head:int=None, per_sample:boo
     if not isinstance(circuit, (Circuit, GraphCircuit)):
         raise TypeError(f"circuit must be a Circuit or a GraphCircuit, got {type(circuit).__name__}")
     x = circuit._check_x(x)
+    if not len(x): raise ValueError("x must hold at least one sample")
     y = _labels(circuit, x, y, head)
     check_int(batch_size, 'batch_size')
     parts = [_batch_flows(circuit, x[i:i + batch_size], None if y is None else y[i:i + batch_size], per_sample)[0]
