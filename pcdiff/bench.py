@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['default_device', 'best_time', 'peak_memory_mib', 'paper_circuit', 'process_peak_mib', 'report', 'bench_inference',
-           'bench_sampling', 'bench_training']
+           'bench_sampling', 'bench_training', 'bench_graph']
 
 # %% ../nbs/14_bench.ipynb #332e48de
 import json, time
 import torch
-from .leaves import Binomial
+from .leaves import Binomial, Categorical
 from .structure import random_binary_tree
 
 # %% ../nbs/14_bench.ipynb #05567ab5
@@ -67,8 +67,9 @@ def _header(name, device, batch, c):
                 features=c.num_features, params=c.num_params())
 
 def _images(c, batch, device, seed=0):
+    "Random integer images `(batch, F)` over the support of the circuit's leaves."
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, c.leaf.total_count + 1, (batch, c.num_features), generator=g).float().to(device)
+    return torch.randint(0, int(c.leaf.support()[1]) + 1, (batch, c.num_features), generator=g).float().to(device)
 
 # %% ../nbs/14_bench.ipynb #9a042942
 def bench_inference(batch:int=256, device=None, repeats:int=5, **circuit_kw) -> dict:
@@ -124,3 +125,38 @@ def bench_training(num_images:int=10_000, epochs:int=2, batch:int=256, device=No
         res.update({f'{name}_images': len(x), f'{name}_params': c.num_params(),
                     f'{name}_s_per_epoch': best_time(epoch, device, repeats=epochs, warmup=0)})
     return report(res)
+
+# %% ../nbs/14_bench.ipynb #3e8b5f17
+def _graph_models(device, latents:int, seed:int=0, **circuit_kw) -> dict:
+    "The paper's random tree as dense layers and as a graph, and an HCLT over as many Categorical(256) pixels."
+    from pcdiff.graph import from_circuit
+    from pcdiff.hclt import hclt
+    dense = paper_circuit(device, seed=seed, **circuit_kw)
+    data = torch.randint(0, 256, (512, dense.num_features), generator=torch.Generator().manual_seed(seed))
+    return {'rat_dense': dense, 'rat_graph': from_circuit(dense).to(device),
+            'hclt': hclt(data, latents, Categorical(256), seed=seed, max_bins=8).to(device)}
+
+def _per_s(batch:int, fn, device, repeats:int):
+    "Samples per second of `fn`, or why it failed (e.g. out of memory)."
+    try: return batch / best_time(fn, device, repeats, warmup=1)
+    except RuntimeError as e: return f'failed: {str(e)[:160]}'
+
+def bench_graph(batch:int=512, device=None, repeats:int=3, latents:int=32, **circuit_kw) -> list:
+    "Forward, forward+backward, EM-step and flows samples/s and peak memory of dense, graph and HCLT circuits."
+    from pcdiff.flows import EM, flows
+    device = default_device(device)
+    results = []
+    for name, c in _graph_models(device, latents, **circuit_kw).items():
+        x, em = _images(c, batch, device), EM(c, stepsize=0.1)
+        def forward():
+            with torch.no_grad(): c.log_prob(x)
+        def step():
+            c.zero_grad(set_to_none=True)
+            c.log_prob(x).mean().backward()
+        def em_step(): em.process_batch(x); em.step()
+        mem = peak_memory_mib(step, device)
+        runs = dict(forward=forward, forward_backward=step, em_step=em_step, flows=lambda: flows(c, x, batch_size=batch))
+        speed = {f'{k}_per_s': _per_s(batch, f, device, repeats) for k, f in runs.items()}
+        results.append(report(dict(**_header('graph', device, batch, c), model=name, **speed, step_memory_mib=mem,
+                                   process_peak_mib=process_peak_mib(device))))
+    return results

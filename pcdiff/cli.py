@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('-n', '--num-samples', type=int, default=64, help='number of samples (default: %(default)s)')
     s.add_argument('--seed', type=int, default=0, help='sampling seed (default: %(default)s)')
     s.add_argument('--out', help='output PNG (default: RUN/samples.png)')
-    b = sub.add_parser('bench', help='benchmarks', description='Time inference, sampling or training; prints one JSON line.')
-    b.add_argument('what', choices=['inference', 'sampling', 'training'], help='what to time')
+    b = sub.add_parser('bench', help='benchmarks', description='Time inference, sampling, training or graph circuits; '
+                       'prints JSON lines.')
+    b.add_argument('what', choices=['inference', 'sampling', 'training', 'graph'], help='what to time')
     b.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:i]' (default: %(default)s)")
     r = sub.add_parser('reproduce', help="the paper's experiments on the embedded data",
                        description='Run the reproduction chapters\' experiments (cached: finished runs are reused, '

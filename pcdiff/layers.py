@@ -68,6 +68,35 @@ def _pair_log_prob(ll:Tensor) -> Tensor:
     left, right = ll[:, 0::2], ll[:, 1::2]
     return (left[..., :, None] + right[..., None, :]).flatten(3)
 
+def _outer(e:Tensor) -> Tensor:
+    "All left x right products: `(B, 2, K, N) -> (B, K*K, N)`."
+    return (e[:, 0, :, None] * e[:, 1, None]).flatten(1, 2)
+
+class _LogEinsum(torch.autograd.Function):
+    "`log sum_ij w[b,k,ij] exp(ll[b,0,i,n] + ll[b,1,j,n])`: `(B, 2, K, N), (B, K_out, K*K) -> (B, K_out, N)`."
+    @staticmethod
+    def forward(ctx, ll, w, rows):
+        m = ll.amax(2, keepdim=True)                                      # shifts (B, 2, 1, N), constants
+        e = (ll - m).clamp_min_(math.log(torch.finfo(ll.dtype).tiny) + 1).exp_()   # exp is slow for subnormal results
+        p = ll.new_empty(len(ll), w.shape[1], ll.shape[3])                 # (B, K_out, N)
+        for s in range(0, len(ll), rows): torch.bmm(w[s:s + rows], _outer(e[s:s + rows]), out=p[s:s + rows])
+        ctx.save_for_backward(e, w, p); ctx.rows = rows
+        return p.log() + m.sum(1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):                                                 # no out= or in-place: batched grads work
+        e, w, p = ctx.saved_tensors
+        rows, K = ctx.rows, e.shape[2]
+        gp = g / p                                                        # (B, K_out, N)
+        ge, gw = [], []
+        for s in range(0, len(e), rows):
+            b = slice(s, s + rows)
+            gw.append(torch.bmm(gp[b], _outer(e[b]).transpose(1, 2)))
+            gpairs = torch.bmm(w[b].transpose(1, 2), gp[b]).reshape(-1, K, K, e.shape[3])   # (rows, K, K, N)
+            ge.append(torch.stack([(gpairs * e[b, 1, None]).sum(2), (gpairs * e[b, 0, :, None]).sum(1)], 1))
+        return torch.cat(ge) * e, torch.cat(gw), None
+
 class EinsumLayer(nn.Module):
     "Products of region pairs mixed by `out_channels` sums: `(R, 2G, N, K_in) -> (R, G, N, K_out)`."
     def __init__(self, num_regions:int, in_channels:int, out_channels:int, num_repetitions:int, generator=None):
@@ -78,15 +107,18 @@ class EinsumLayer(nn.Module):
 
     def log_weights(self): return self.logits.log_softmax(3)          # (R, G, K_out, K_in^2)
 
-    def forward(self, ll:Tensor, mpe:bool=False, chunk:int=2**24) -> Tensor:
+    def forward(self, ll:Tensor, mpe:bool=False, chunk:int=2**19) -> Tensor:
+        "Values `(R, G, N, K_out)` of the sums (max-products with `mpe`); `chunk`: products held at once per CPU thread."
+        chunk *= torch.get_num_threads()
         if mpe:
             logw = self.log_weights()[:, :, None]
             rows = max(1, chunk // logw.numel())
             return torch.cat([(_pair_log_prob(c)[..., None, :] + logw).amax(-1) for c in ll.split(rows, 2)], 2)
-        left, right = ll[:, 0::2], ll[:, 1::2]
-        lmax, rmax = left.amax(3, keepdim=True).detach(), right.amax(3, keepdim=True).detach()  # shifts only
-        pairs = ((left - lmax).exp()[..., :, None] * (right - rmax).exp()[..., None, :]).flatten(3)
-        return torch.matmul(pairs, self.logits.softmax(3).transpose(2, 3)).log_() + lmax + rmax
+        R, _, N, K = ll.shape
+        pairs = ll.transpose(2, 3).reshape(-1, 2, K, N)                  # (R*G, 2, K, N): a view of channels-first values
+        rows = max(1, chunk // (K * K * N)) if ll.device.type == 'cpu' else len(pairs)   # GPUs: one chunk
+        out = _LogEinsum.apply(pairs, self.logits.softmax(3).flatten(0, 1), rows)   # (R*G, K_out, N)
+        return out.unflatten(0, (R, -1)).transpose(2, 3)                  # stored channels-first
 
     def down(self, ctx:Tensor, ll:Tensor=None, **select_kw) -> Tensor:
         "Choices `(R, 2G, N, K_in)` of child nodes for chosen sums `ctx`, given input log-values `ll` (evidence)."
