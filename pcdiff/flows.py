@@ -171,6 +171,13 @@ def _leaf_units(circuit) -> list:
 
 def _leaf_stats(leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
     "Flow-weighted statistics `[sum r T(x), sum r]` `(F, K, R, S+1)` of `x` `(N, F)` with input flows `r` `(N, F, K, R)`."
+    N, F, K, R = r.shape
+    if isinstance(leaf, Categorical):                    # the flows added up at the observed bins, no one-hot (N, F, B)
+        B = leaf.num_bins                                # missing values go to an extra bin B, then dropped
+        at = x.T.nan_to_num(B).long()[..., None].expand(F, N, K * R)             # (F, N, K R)
+        t = r.new_zeros(F, B + 1, K * R).scatter_add_(1, at, r.permute(1, 0, 2, 3).reshape(F, N, K * R))[:, :B]
+        t = t.transpose(1, 2).reshape(F, K, R, B)
+        return torch.cat([t, t.sum(-1, keepdim=True)], -1)
     m = (~torch.isnan(x)).to(r.dtype)
     x0 = x.nan_to_num(0.)
     t = torch.stack([x0, x0 ** 2], -1) if isinstance(leaf, Gaussian) else leaf.stats(x0)    # (N, F, S)
