@@ -327,6 +327,12 @@ def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
     parts = [(w[..., None] + vj[:, None]).max(2) for vj in v.split(step, 2)]
     return torch.cat([m.values for m in parts], 2), torch.cat([m.indices for m in parts], 2)
 
+_LOW = math.log(torch.finfo(torch.float32).tiny) + 1              # exp is slow for subnormal results
+
+def _exp_shifted(d:Tensor) -> Tensor:
+    "`exp(d)` in place for `d <= 0`, with the results below about 1e-38 (subnormal in float32) set to 0."
+    return torch.nn.functional.threshold_(d.clamp_min_(_LOW).exp_(), 1.5 * math.exp(_LOW), 0.)
+
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
@@ -341,14 +347,15 @@ class _Upward(torch.autograd.Function):
                 o, P, A = prod
                 idx = c.product_children[o:o + P * A].view(A, P)
                 out = buf[a:a + P]
-                out.copy_(buf.index_select(0, idx[0]))
-                for j in range(1, A): out += buf.index_select(0, idx[j])
+                if A == 1: out.copy_(buf.index_select(0, idx[0]))
+                else: torch.add(buf.index_select(0, idx[0]), buf.index_select(0, idx[1]), out=out)
+                for j in range(2, A): out += buf.index_select(0, idx[j])
             for rows, shape, v, w, _ in c._buckets(level, buf, lw):
                 out = buf[rows].view(shape[0], shape[1], N)
                 if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
-                    p = (v - m).exp_()
+                    p = _exp_shifted(v - m)
                     torch.matmul(w.exp(), p, out=out).log_().add_(m)
                     if any(ctx.needs_input_grad): keep[-1].append((p, m))
         ctx.circuit, ctx.mpe, ctx.heads, ctx.keep = c, mpe, heads, keep
