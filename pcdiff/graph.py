@@ -276,7 +276,9 @@ def _group_log_prob(leaf:Leaf, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=N
         return per_node(lp.masked_fill(torch.isnan(xv.T)[:, None], 0.))
     if isinstance(leaf, ExpFamilyLeaf):                                   # statistics once per variable
         z, h = leaf.stats_with_mask(xv)                                   # (N, V, T), (N, V)
-        return per_node(torch.matmul(per_slot(leaf.params_with_mask()[:, 0, 0]), z.permute(1, 2, 0)).add_(h.T[:, None]))
+        zh = torch.cat([z, h[..., None]], -1).permute(1, 2, 0)            # (V, T+1, N): h with coefficient 1
+        p = leaf.params_with_mask()[:, 0, 0]
+        return per_node(torch.matmul(per_slot(torch.cat([p, p.new_ones(len(p), 1)], 1)), zh))
     return leaf.log_prob(xv.index_select(1, inv))[..., 0, 0].T
 
 def _edge_log_weights(self) -> Tensor:
@@ -385,7 +387,8 @@ class _Upward(torch.autograd.Function):
             a, _, prod, _ = level
             if prod:
                 o, P, A = prod
-                G.index_add_(0, c.product_children[o:o + P * A], G[a:a + P].repeat(A, 1))
+                g = G[a:a + P].clone()                                      # each child gets the product's gradient
+                for idx in c.product_children[o:o + P * A].view(A, P): G.index_add_(0, idx, g)
         return None, G[:c.num_inputs], glw, None, None
 
 def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False, heads=False) -> Tensor:
