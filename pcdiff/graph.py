@@ -332,8 +332,8 @@ def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
 _LOW = math.log(torch.finfo(torch.float32).tiny) + 1              # exp is slow for subnormal results
 
 def _exp_shifted(d:Tensor) -> Tensor:
-    "`exp(d)` in place for `d <= 0`, with the results below about 1e-38 (subnormal in float32) set to 0."
-    return torch.nn.functional.threshold_(d.clamp_min_(_LOW).exp_(), 1.5 * math.exp(_LOW), 0.)
+    "`exp(d) - 3e-38` (at least 0; NaN stays NaN) in place for `d <= 0`: no subnormal float32 results, exact 0 at -inf."
+    return d.clamp_min_(_LOW).exp_().sub_(math.exp(_LOW)).relu_()
 
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
