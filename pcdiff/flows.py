@@ -15,7 +15,7 @@ from .selection import check_int
 from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian, Joint
 from .layers import LeafRegions
 from .circuit import Circuit
-from .graph import GraphCircuit
+from .graph import GraphCircuit, _per_slot
 from .metrics import select_head
 
 # %% auto #0
@@ -130,8 +130,18 @@ def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, em:bool=Fal
         edge = g_lw.clamp_min(0)
         node = edge[:0] if em else _pass_down(circuit, heads.sum(0, keepdim=True), edge[None])[0][0]
         f = Flows(edge, node, r.sum(0))
-    stats = [_leaf_stats(leaf, x[:, v], r[:, s, None, None]) for leaf, s, v in _leaf_units(circuit)] if em else None
+    stats = [_group_stats(circuit, g, leaf, x, g_lv[s]) if isinstance(leaf, ExpFamilyLeaf) and not isinstance(leaf, Categorical)
+             else _leaf_stats(leaf, x[:, v], r[:, s, None, None])
+             for g, (leaf, s, v) in enumerate(_leaf_units(circuit))] if em else None
     return f, stats, obj.detach()
+
+def _group_stats(circuit:GraphCircuit, g:int, leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
+    "Statistics `(M_g, 1, 1, S+1)` of the exponential-family input group `g` from its flows `r` `(M_g, N)`, one matmul per variable."
+    slots, pos, uv = [getattr(circuit, f'input_{k}_{g}') for k in ('slots', 'slot_pos', 'slot_vars')]
+    z, _ = leaf.stats_with_mask(x.index_select(1, uv))                     # (N, V, S+1)
+    st = torch.matmul(_per_slot(r, slots, pos), z.transpose(0, 1))          # (V, slots, S+1)
+    st = st.reshape(-1, st.shape[-1])
+    return (st if pos is None else st.index_select(0, pos))[:, None, None]
 
 # %% ../nbs/21_flows.ipynb #fw
 def _batch_flows(circuit, x, y, per_sample, em=False):
