@@ -4,6 +4,7 @@
 
 # %% ../nbs/21_flows.ipynb #imp
 from __future__ import annotations
+import copy
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -11,10 +12,10 @@ import torch
 from torch import Tensor
 import torch.distributed as dist
 from .selection import check_int
-from .leaves import Leaf, Bernoulli, Binomial, Categorical, Gaussian, Joint
+from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian, Joint
 from .layers import LeafRegions
 from .circuit import Circuit
-from .graph import GraphCircuit
+from .graph import GraphCircuit, _per_slot
 from .metrics import select_head
 
 # %% auto #0
@@ -49,27 +50,45 @@ def _per_sample_grads(obj:Tensor, inputs:list) -> tuple:
     return torch.autograd.grad(obj, inputs, eye, retain_graph=True, is_grads_batched=True)
 
 # %% ../nbs/21_flows.ipynb #dn
-def _dense_values(circuit:Circuit, x:Tensor):
-    "Heads `(N, H)`, leaf log-densities `(N, F, K, R)` (a grad-requiring copy) and the layer inputs `[(R, G, N, K)]`."
-    lp = circuit.leaf.log_prob(x).detach().requires_grad_()
-    given = SimpleNamespace(leaf=SimpleNamespace(log_prob=lambda x: lp), regions=circuit.leaves.regions)
-    lls = [LeafRegions.forward(given, x)]                # leaf regions: products of the given log-densities
+def _dense_values(circuit:Circuit, x:Tensor, by_params:bool=False):
+    "Heads `(N, H)`, a grad-requiring copy of the leaf log-densities `(N, F, K, R)` (with `by_params`, of an exponential-family leaf's `params_with_mask()` `(F, K, R, S+1)`) and the layer inputs `[(R, G, N, K)]`."
+    if by_params:                                        # the leaf itself, with a copy of its coefficients
+        t = circuit.leaf.params_with_mask().detach().requires_grad_()
+        leaf = copy.copy(circuit.leaf); leaf.params_with_mask = lambda: t
+    else:
+        t = circuit.leaf.log_prob(x).detach().requires_grad_()
+        leaf = SimpleNamespace(log_prob=lambda x: t)
+    given = SimpleNamespace(leaf=leaf, regions=circuit.leaves.regions)
+    given._by_region = lambda p: LeafRegions._by_region(given, p)
+    lls = [LeafRegions.forward(given, x)]                # leaf regions: products of the given leaves
     for layer in circuit.layers: lls.append(layer(lls[-1]))
-    return circuit.root(lls[-1]), lp, lls
+    return circuit.root(lls[-1]), t, lls
 
-def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool, nodes:bool=True):
-    "Flows of `x`, the per-sample input flows `(N, F, K, R)` and the objective `(N,)`."
-    out, lp, lls = _dense_values(circuit, x)
+def _region_inputs(circuit:Circuit, f:Tensor) -> Tensor:
+    "Input flows `(F, K, R)` from the leaf-region flows `f` `(R, G, K)`: a product passes its whole flow to each leaf."
+    reg, (R, G, K) = circuit.leaves.regions, f.shape
+    at = reg.reshape(R, -1, 1).expand(-1, -1, K)                           # (R, G Fg, K), padding feature F
+    out = f.new_zeros(R, circuit.num_features + 1, K).scatter_(1, at, f.repeat_interleave(reg.shape[2], 1))
+    return out[:, :-1].permute(1, 2, 0)
+
+def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool, em:bool=False):
+    "Flows of `x`, with `em` the leaf statistics of `_leaf_units` (else `None`), and the objective `(N,)`."
+    by_params = not per_sample and isinstance(circuit.leaf, ExpFamilyLeaf)   # statistics: gradient of the coefficients
+    out, t, lls = _dense_values(circuit, x, by_params)
     obj = select_head(out, y)
     logits = [m.logits for m in (*circuit.layers, circuit.root)]
     g_logits = _per_sample_grads(obj, logits) if per_sample else ()
-    *g, r = torch.autograd.grad(obj.sum(), [*lls, out, *([] if per_sample else logits), lp])
+    wrt = [*lls, out, *([] if per_sample else logits)]
+    grads = torch.autograd.grad(obj.sum(), wrt + ([t] if em or not by_params else []))
+    g, r = list(grads[:len(wrt)]), (grads[len(wrt):] or [None])[0]
     if not per_sample: g, g_logits = g[:len(lls) + 1], g[len(lls) + 1:]
     nodes = [t.permute(2, 0, 1, 3) for t in g[:-1]] + [g[-1]]            # (N, R, G, K) per layer, heads (N, H)
     if not per_sample: nodes = [t.sum(0) for t in nodes]
     # softmax: dlog p / dlogit_k = F_k - w_k F_sum, so the edge flow is F_k = gradient + w_k F_sum
     edges = [(gl + p.detach().softmax(-1) * f[..., None]).clamp_min(0) for p, gl, f in zip(logits, g_logits, nodes[1:])]
-    return Flows(edges, nodes, r if per_sample else r.sum(0)), r, obj.detach()
+    inputs = r if per_sample else _region_inputs(circuit, nodes[0]) if by_params else r.sum(0)
+    stats = None if not em else [r] if by_params else [_leaf_stats(leaf, x[:, s], r[:, s]) for leaf, s, _ in _leaf_units(circuit)]
+    return Flows(edges, nodes, inputs), stats, obj.detach()
 
 # %% ../nbs/21_flows.ipynb #gr
 def _graph_layers(circuit:GraphCircuit) -> list:
@@ -95,8 +114,8 @@ def _pass_down(circuit:GraphCircuit, heads:Tensor, edge:Tensor=None, vals:Tensor
         f.index_add_(0, ch[e], fe[e])
     return f.T, fe.T
 
-def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, nodes:bool=True):
-    "Flows of `x` (node flows only with `nodes`), the per-sample input flows `(N, M, 1, 1)` and the objective `(N,)`."
+def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, em:bool=False):
+    "Flows of `x` (with `em`, no node flows and the leaf statistics of `_leaf_units`, else `None`) and the objective `(N,)`."
     lw = circuit.edge_log_weights().detach().requires_grad_()               # (E,)
     lv = circuit.leaf_values(x).detach().requires_grad_()                    # (M, N)
     vals = circuit.node_values(x, lw, lv)                                    # (num_nodes, N)
@@ -109,13 +128,24 @@ def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, nodes:bool=
         f = Flows(edge, node, r)
     else:
         edge = g_lw.clamp_min(0)
-        node = _pass_down(circuit, heads.sum(0, keepdim=True), edge[None])[0][0] if nodes else edge[:0]
+        node = edge[:0] if em else _pass_down(circuit, heads.sum(0, keepdim=True), edge[None])[0][0]
         f = Flows(edge, node, r.sum(0))
-    return f, r[..., None, None], obj.detach()
+    stats = [_group_stats(circuit, g, leaf, x, g_lv[s]) if isinstance(leaf, ExpFamilyLeaf) and not isinstance(leaf, Categorical)
+             else _leaf_stats(leaf, x[:, v], r[:, s, None, None])
+             for g, (leaf, s, v) in enumerate(_leaf_units(circuit))] if em else None
+    return f, stats, obj.detach()
+
+def _group_stats(circuit:GraphCircuit, g:int, leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
+    "Statistics `(M_g, 1, 1, S+1)` of the exponential-family input group `g` from its flows `r` `(M_g, N)`, one matmul per variable."
+    slots, pos, uv = [getattr(circuit, f'input_{k}_{g}') for k in ('slots', 'slot_pos', 'slot_vars')]
+    z, _ = leaf.stats_with_mask(x.index_select(1, uv))                     # (N, V, S+1)
+    st = torch.matmul(_per_slot(r, slots, pos), z.transpose(0, 1))          # (V, slots, S+1)
+    st = st.reshape(-1, st.shape[-1])
+    return (st if pos is None else st.index_select(0, pos))[:, None, None]
 
 # %% ../nbs/21_flows.ipynb #fw
-def _batch_flows(circuit, x, y, per_sample, nodes=True):
-    return (_dense_flows if isinstance(circuit, Circuit) else _graph_flows)(circuit, x, y, per_sample, nodes)
+def _batch_flows(circuit, x, y, per_sample, em=False):
+    return (_dense_flows if isinstance(circuit, Circuit) else _graph_flows)(circuit, x, y, per_sample, em)
 
 def _merge(parts:list, op):
     "Apply `op` to the lists of matching tensors of `parts` (tensors or lists of tensors)."
@@ -171,6 +201,13 @@ def _leaf_units(circuit) -> list:
 
 def _leaf_stats(leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
     "Flow-weighted statistics `[sum r T(x), sum r]` `(F, K, R, S+1)` of `x` `(N, F)` with input flows `r` `(N, F, K, R)`."
+    N, F, K, R = r.shape
+    if isinstance(leaf, Categorical):                    # the flows added up at the observed bins, no one-hot (N, F, B)
+        B = leaf.num_bins                                # missing values go to an extra bin B, then dropped
+        at = x.T.nan_to_num(B).long()[..., None].expand(F, N, K * R)             # (F, N, K R)
+        t = r.new_zeros(F, B + 1, K * R).scatter_add_(1, at, r.permute(1, 0, 2, 3).reshape(F, N, K * R))[:, :B]
+        t = t.transpose(1, 2).reshape(F, K, R, B)
+        return torch.cat([t, t.sum(-1, keepdim=True)], -1)
     m = (~torch.isnan(x)).to(r.dtype)
     x0 = x.nan_to_num(0.)
     t = torch.stack([x0, x0 ** 2], -1) if isinstance(leaf, Gaussian) else leaf.stats(x0)    # (N, F, S)
@@ -237,10 +274,8 @@ class EM:
         "E-step on `x` `(B, F)` (labels `y` select the heads): add its flows; returns the log-likelihoods `(B,)` (detached)."
         c = self.circuit
         x = c._check_x(x)
-        f, r, lp = _batch_flows(c, x, _labels(c, x, y), False, nodes=False)
-        xs = x if isinstance(c, Circuit) else x[:, torch.cat([u[2] for u in self.units])]   # graph: one column per input
-        stats = (f.edge if isinstance(f.edge, list) else [f.edge]) + [
-            _leaf_stats(leaf, xs[:, cols], r[:, cols]) for leaf, cols, _ in self.units]
+        f, leaf_stats, lp = _batch_flows(c, x, _labels(c, x, y), False, em=True)
+        stats = (f.edge if isinstance(f.edge, list) else [f.edge]) + leaf_stats
         self.stats = stats if self.stats is None else [a + b for a, b in zip(self.stats, stats)]
         self.batches += 1
         return lp

@@ -276,7 +276,9 @@ def _group_log_prob(leaf:Leaf, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=N
         return per_node(lp.masked_fill(torch.isnan(xv.T)[:, None], 0.))
     if isinstance(leaf, ExpFamilyLeaf):                                   # statistics once per variable
         z, h = leaf.stats_with_mask(xv)                                   # (N, V, T), (N, V)
-        return per_node(torch.matmul(per_slot(leaf.params_with_mask()[:, 0, 0]), z.permute(1, 2, 0)).add_(h.T[:, None]))
+        zh = torch.cat([z, h[..., None]], -1).permute(1, 2, 0)            # (V, T+1, N): h with coefficient 1
+        p = leaf.params_with_mask()[:, 0, 0]
+        return per_node(torch.matmul(per_slot(torch.cat([p, p.new_ones(len(p), 1)], 1)), zh))
     return leaf.log_prob(xv.index_select(1, inv))[..., 0, 0].T
 
 def _edge_log_weights(self) -> Tensor:
@@ -327,6 +329,12 @@ def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
     parts = [(w[..., None] + vj[:, None]).max(2) for vj in v.split(step, 2)]
     return torch.cat([m.values for m in parts], 2), torch.cat([m.indices for m in parts], 2)
 
+_LOW = math.log(torch.finfo(torch.float32).tiny) + 1              # exp is slow for subnormal results
+
+def _exp_shifted(d:Tensor) -> Tensor:
+    "`exp(d) - 3e-38` (at least 0; NaN stays NaN) in place for `d <= 0`: no subnormal float32 results, exact 0 at -inf."
+    return d.clamp_min_(_LOW).exp_().sub_(math.exp(_LOW)).relu_()
+
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
@@ -341,14 +349,15 @@ class _Upward(torch.autograd.Function):
                 o, P, A = prod
                 idx = c.product_children[o:o + P * A].view(A, P)
                 out = buf[a:a + P]
-                out.copy_(buf.index_select(0, idx[0]))
-                for j in range(1, A): out += buf.index_select(0, idx[j])
+                if A == 1: out.copy_(buf.index_select(0, idx[0]))
+                else: torch.add(buf.index_select(0, idx[0]), buf.index_select(0, idx[1]), out=out)
+                for j in range(2, A): out += buf.index_select(0, idx[j])
             for rows, shape, v, w, _ in c._buckets(level, buf, lw):
                 out = buf[rows].view(shape[0], shape[1], N)
                 if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
-                    p = (v - m).exp_()
+                    p = _exp_shifted(v - m)
                     torch.matmul(w.exp(), p, out=out).log_().add_(m)
                     if any(ctx.needs_input_grad): keep[-1].append((p, m))
         ctx.circuit, ctx.mpe, ctx.heads, ctx.keep = c, mpe, heads, keep
@@ -378,7 +387,8 @@ class _Upward(torch.autograd.Function):
             a, _, prod, _ = level
             if prod:
                 o, P, A = prod
-                G.index_add_(0, c.product_children[o:o + P * A], G[a:a + P].repeat(A, 1))
+                g = G[a:a + P].clone()                                      # each child gets the product's gradient
+                for idx in c.product_children[o:o + P * A].view(A, P): G.index_add_(0, idx, g)
         return None, G[:c.num_inputs], glw, None, None
 
 def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False, heads=False) -> Tensor:
