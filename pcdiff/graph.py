@@ -161,6 +161,13 @@ def _padded_slots(vars_:Tensor) -> dict:
     same = slots.numel() == len(pos) and torch.equal(pos, torch.arange(len(pos)))
     return {'slot_vars': uv, 'var_index': inv, 'slots': slots, 'slot_pos': None if same else pos}
 
+def _outer_pair(ch:list, prod_of:dict, reads:dict):
+    "`(L, R)` if the nodes `ch` are the products `[L[i], R[j]]` at `ch[i * len(R) + j]`, read by nothing else; else None."
+    kids = [prod_of.get(i) for i in ch]
+    if not all(kd is not None and len(kd) == 2 and reads[i] == 1 for kd, i in zip(kids, ch)): return None
+    L, R = list(dict.fromkeys(kd[0] for kd in kids)), list(dict.fromkeys(kd[1] for kd in kids))
+    return (L, R) if [[l, r] for l in L for r in R] == kids else None
+
 def _run_start(ids:list) -> int:
     "`ids[0]` if `ids` are consecutive node ids (their rows are a slice of the node buffer), else -1."
     return ids[0] if ids == list(range(ids[0], ids[0] + len(ids))) else -1
@@ -191,12 +198,16 @@ class GraphCircuit(nn.Module):
             for name, t in [('ids', torch.arange(start, start + len(v))), ('vars', v), *_padded_slots(v).items()]:
                 self.register_buffer(f'input_{name}_{g}', t, persistent=False)
         n, prod_ch, block_ch, parent, child, self._levels = self.num_inputs, [], [], [], [], []
+        reads, prod_of, fused_ch, fused_prods, self._fused = {}, {}, [], set(), []   # reads: by products, sum blocks, roots
+        for i in config['roots'] + [i for l in config['layers'] for ch in l['products'] + [sorted(set(ch)) for _, ch in l['sums']] for i in ch]:
+            reads[i] = reads.get(i, 0) + 1
         for d, layer in enumerate(config['layers']):
             a, prod, buckets, first = n, None, [], (len(prod_ch), len(block_ch))
             if layer['products']:
                 A = max(len(ch) for ch in layer['products'])
                 prod = (len(prod_ch), len(layer['products']), A)
                 prod_ch += [ch[j] if j < len(ch) else self.num_nodes for j in range(A) for ch in layer['products']]   # (A, P)
+                prod_of.update({n + i: ch for i, ch in enumerate(layer['products'])})
                 n += len(layer['products'])
             for k, ch in layer['sums']:
                 if buckets and buckets[-1][3:] == [k, len(ch)]: buckets[-1][2] += 1
@@ -207,9 +218,19 @@ class GraphCircuit(nn.Module):
             if not all(0 <= c < a or c == self.num_nodes for c in prod_ch[first[0]:] + block_ch[first[1]:]):
                 raise ValueError(f"config: layer {d} reads nodes that are not below it")
             self._levels.append((a, n, prod, [(*b, _run_start(block_ch[b[0]:b[0] + b[2] * b[4]])) for b in buckets]))
+            fused = {}                      # bucket -> (offset in fused_children, K_l, K_r): sums of all K_l x K_r products
+            for j, (co, _, B, _, c) in enumerate(buckets):
+                pairs = [_outer_pair(block_ch[s:s + c], prod_of, reads) for s in range(co, co + B * c, c)]
+                if all(pairs) and len({(len(l), len(r)) for l, r in pairs}) == 1:
+                    fused[j] = (len(fused_ch), len(pairs[0][0]), len(pairs[0][1]))
+                    fused_ch += [i for l, r in pairs for i in l + r]                 # (B, K_l + K_r)
+                    fused_prods.update(block_ch[co:co + B * c])
+            self._fused.append(fused)
+        self._fused = [(bool(p) and all(i in fused_prods for i in range(a, a + p[1])), f)
+                       for (a, _, p, _), f in zip(self._levels, self._fused)]     # (products all fused, fused buckets)
         if not all(0 <= r < self.num_nodes for r in config['roots']): raise ValueError("config: roots must be node ids")
         for name, t in [('product_children', prod_ch), ('block_children', block_ch), ('edge_parent', parent),
-                        ('edge_child', child), ('roots', config['roots'])]:
+                        ('edge_child', child), ('roots', config['roots']), ('fused_children', fused_ch)]:
             self.register_buffer(name, torch.tensor(t, dtype=torch.long), persistent=False)
         self.sum_logits = nn.Parameter(torch.rand(len(parent), generator=generator))
 
@@ -335,32 +356,52 @@ def _exp_shifted(d:Tensor) -> Tensor:
     "`exp(d) - 3e-38` (at least 0; NaN stays NaN) in place for `d <= 0`: no subnormal float32 results, exact 0 at -inf."
     return d.clamp_min_(_LOW).exp_().sub_(math.exp(_LOW)).relu_()
 
+_CHUNK = 2**20                                                    # products held at once by a fused block
+
+def _outer_factors(t:Tensor, Kl:int) -> tuple:
+    "Shifted exponentials `(B, K_l, N)`, `(B, K_r, N)` of left and right rows `t` `(B, K_l + K_r, N)`, and the shift `(B, 1, N)`."
+    l, r = t.split([Kl, t.shape[1] - Kl], 1)
+    ml, mr = [u.amax(1, keepdim=True).nan_to_num_(0., 0., 0.) for u in (l, r)]    # 0 where all are -inf
+    return _exp_shifted(l - ml), _exp_shifted(r - mr), ml + mr
+
+def _pairs(el:Tensor, er:Tensor) -> Tensor: return (el[:, :, None] * er[:, None]).flatten(1, 2)   # (B, K_l*K_r, N)
+
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
     def forward(ctx, circuit, lv, lw, mpe, heads):
         N, c, keep = lv.shape[1], circuit, []                     # keep: per level, (exp(v - m), m) per bucket
+        fuse = heads and not mpe                          # fused products (read by one block of sums) get no rows
         buf = lv.new_empty(c.num_nodes + 1, N)
         buf[:c.num_inputs], buf[-1] = lv, 0.                                # the last row: log 1, padding
-        for level in c._levels:
+        for level, (skip, fused) in zip(c._levels, c._fused):
             a, _, prod, _ = level
             keep.append([])
-            if prod:
+            if prod and not (fuse and skip):
                 o, P, A = prod
                 idx = c.product_children[o:o + P * A].view(A, P)
                 out = buf[a:a + P]
                 if A == 1: out.copy_(buf.index_select(0, idx[0]))
                 else: torch.add(buf.index_select(0, idx[0]), buf.index_select(0, idx[1]), out=out)
                 for j in range(2, A): out += buf.index_select(0, idx[j])
-            for rows, shape, v, w, _ in c._buckets(level, buf, lw):
-                out = buf[rows].view(shape[0], shape[1], N)
+            for j, (rows, (B, k, n), _, w, (co, _, lo)) in enumerate(c._buckets(level, None, lw)):
+                out = buf[rows].view(B, k, N)
+                if fuse and j in fused:                                     # log(W @ (e_l outer e_r)) + m_l + m_r
+                    o, Kl, Kr = fused[j]
+                    el, er, m = _outer_factors(buf.index_select(0, c.fused_children[o:o + B * (Kl + Kr)]).view(B, -1, N), Kl)
+                    W, step = w.exp(), max(1, _CHUNK // (n * N))
+                    for s in range(0, B, step): torch.matmul(W[s:s + step], _pairs(el[s:s + step], er[s:s + step]), out=out[s:s + step])
+                    out.log_().add_(m)
+                    if any(ctx.needs_input_grad): keep[-1].append((el, er, m))
+                    continue
+                v = c._children(buf, co, B * n, lo).view(B, n, N)
                 if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
                     p = _exp_shifted(v - m)
                     torch.matmul(w.exp(), p, out=out).log_().add_(m)
                     if any(ctx.needs_input_grad): keep[-1].append((p, m))
-        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep = c, mpe, heads, keep
+        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep, ctx.fuse = c, mpe, heads, keep, fuse
         ctx.save_for_backward(buf, lw)
         return buf[c.roots] if heads else buf
 
@@ -371,9 +412,21 @@ class _Upward(torch.autograd.Function):
         N = grad.shape[1]
         G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad) if ctx.heads else grad.clone()   # all nodes
         glw = torch.zeros_like(lw)
-        for level, kept in zip(reversed(c._levels), reversed(ctx.keep)):
-            for j, (rows, (B, k, _), v, w, (co, eo, lo)) in enumerate(c._buckets(level, buf if ctx.mpe else None, lw)):
+        for level, kept, (skip, fused) in zip(reversed(c._levels), reversed(ctx.keep), reversed(c._fused)):
+            for j, (rows, (B, k, n), v, w, (co, eo, lo)) in enumerate(c._buckets(level, buf if ctx.mpe else None, lw)):
                 g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
+                if ctx.fuse and j in fused:                                 # straight to the products' children
+                    (o, Kl, Kr), (el, er, m), W = fused[j], kept[j], w.exp()
+                    r = (g * (m - out).exp_()).nan_to_num_(0., 0., 0.)    # g / (W @ p)
+                    gw, gl, gr = torch.empty_like(W), torch.empty_like(el), torch.empty_like(er)
+                    for s in range(0, B, max(1, _CHUNK // (n * N))):
+                        b = slice(s, s + max(1, _CHUNK // (n * N)))
+                        torch.matmul(r[b], _pairs(el[b], er[b]).transpose(1, 2), out=gw[b])
+                        gp = torch.matmul(W[b].transpose(1, 2), r[b]).view(-1, Kl, Kr, N)   # d/d product, over p
+                        gl[b], gr[b] = (gp * er[b, None]).sum(2), (gp * el[b, :, None]).sum(1)
+                    glw[eo:eo + w.numel()] += (gw * W).reshape(-1)
+                    G.index_add_(0, c.fused_children[o:o + B * (Kl + Kr)], torch.cat([gl * el, gr * er], 1).reshape(-1, N))
+                    continue
                 if ctx.mpe:                                                 # the gradient goes to the maximum
                     i = _max_children(w, v)[1]                             # (B, k, N)
                     gv, gw = torch.zeros_like(v).scatter_add_(1, i, g), torch.zeros_like(w).scatter_add_(2, i, g)
@@ -385,7 +438,7 @@ class _Upward(torch.autograd.Function):
                 glw[eo:eo + w.numel()] += gw.reshape(-1)
                 c._add_children(G, co, lo, gv.reshape(-1, N))
             a, _, prod, _ = level
-            if prod:
+            if prod and not (ctx.fuse and skip):
                 o, P, A = prod
                 g = G[a:a + P].clone()                                      # each child gets the product's gradient
                 for idx in c.product_children[o:o + P * A].view(A, P): G.index_add_(0, idx, g)
