@@ -43,14 +43,14 @@ def _add_train_flags(p:argparse.ArgumentParser, out_default:str|None):
     a('--seed', type=int, default=_D.seed, help='random seed for structure, initialization and batches (default: %(default)s)')
     a('--device', default=_D.device, help="'auto' (CUDA when present), 'cpu' or 'cuda[:i]' (default: %(default)s)")
     a('--em', action='store_true', help='maximize the likelihood by mini-batch EM instead of Adam')
-    a('--em-stepsize', type=float, default=_D.em_stepsize, help='EM step size in (0, 1] (default: %(default)s)')
+    a('--em-stepsize', type=float, help='EM step size in (0, 1] (default: 0.1 for rat, 0.5 for hclt)')
     a('--em-frequency', type=int, default=_D.em_frequency, help='batches per EM update (default: %(default)s)')
-    a('--em-pseudocount', type=float, default=_D.em_pseudocount,
-      help='EM smoothing: pseudo-counts spread over the children of each sum and the values of each leaf (default: %(default)s)')
-    a('--em-schedule', default=_D.em_schedule, choices=StepSize.KINDS, help='EM step size over the updates: constant, '
-      'or annealed from --em-stepsize to --em-stepsize-end (default: %(default)s)')
-    a('--em-stepsize-end', type=float, default=_D.em_stepsize_end, help='EM step size of the last update of an annealed '
-      'schedule (default: %(default)s)')
+    a('--em-pseudocount', type=float, help='EM smoothing: pseudo-counts spread over the children of each sum and the '
+      'values of each leaf (default: 0 for rat, 0.03 for hclt)')
+    a('--em-schedule', choices=StepSize.KINDS, help='EM step size over the updates: constant, or annealed from '
+      '--em-stepsize to --em-stepsize-end (default: constant for rat, exponential for hclt)')
+    a('--em-stepsize-end', type=float, help='EM step size of the last update of an annealed schedule (default: 0.01 '
+      'for rat, 0.02 for hclt)')
     a('--amp', action='store_true', help='mixed precision (bf16 autocast on CPU, fp16 on CUDA)')
     a('--schedule', default=_D.schedule, choices=SCHEDULES, help='learning-rate schedule (default: %(default)s)')
     a('--resume', action='store_true', help='continue the run in --out from its last completed epoch')

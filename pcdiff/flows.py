@@ -28,8 +28,9 @@ class Flows:
     node: list | Tensor     # dense: per layer input (R, G, K), then the heads (H,); graph: (num_nodes,)
     input: Tensor           # dense: (F, K, R) like the leaf parameters; graph: (num_input_nodes,) in `leaf_values` order
 
-def _labels(circuit, n:int, y=None, head:int=None):
-    "Labels `(n,)` that select each sample's head, or `None` (the head posterior under a uniform prior)."
+def _labels(circuit, x:Tensor, y=None, head:int=None):
+    "Labels `(N,)` on `x`'s device that select each sample's head, or `None` (the head posterior under a uniform prior)."
+    n = len(x)
     if head is not None:
         if y is not None: raise ValueError("give labels y or a head, not both")
         if not isinstance(head, int): raise TypeError(f"head must be an int, got {head!r}")
@@ -40,7 +41,7 @@ def _labels(circuit, n:int, y=None, head:int=None):
         raise ValueError(f"y must hold one integer label per sample, shape ({n},); got {y.dtype} of shape {tuple(y.shape)}")
     if n and ((y < 0) | (y >= H)).any():
         raise ValueError(f"labels (y or head) must lie in [0, {H - 1}], got values in [{int(y.min())}, {int(y.max())}]")
-    return y
+    return y.to(x.device)
 
 def _per_sample_grads(obj:Tensor, inputs:list) -> tuple:
     "Gradients `(n, *t.shape)` of each of the `n` entries of `obj` w.r.t. each shared tensor `t` in `inputs`."
@@ -71,38 +72,45 @@ def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool, nodes:bool=True)
     return Flows(edges, nodes, r if per_sample else r.sum(0)), r, obj.detach()
 
 # %% ../nbs/21_flows.ipynb #gr
-def _product_layers(circuit:GraphCircuit) -> list:
-    "Per layer, the product edges `(parents, children)` of a graph circuit (its `config`: a layer's products come first)."
+def _graph_layers(circuit:GraphCircuit) -> list:
+    "Per layer of a graph circuit (its `config`; a layer's products come first): node ids `[a, b)` and product edges."
     a, out = circuit.num_inputs, []
     for layer in circuit.config['layers']:
-        prods = layer['products']
-        out.append((torch.tensor([a + i for i, ch in enumerate(prods) for _ in ch], dtype=torch.long),
+        prods, b = layer['products'], a + len(layer['products']) + sum(k for k, _ in layer['sums'])
+        out.append((a, b, torch.tensor([a + i for i, ch in enumerate(prods) for _ in ch], dtype=torch.long),
                     torch.tensor([c for ch in prods for c in ch], dtype=torch.long)))
-        a += len(prods) + sum(k for k, _ in layer['sums'])
+        a = b
     return out
 
-def _graph_node_flows(circuit:GraphCircuit, edge:Tensor, heads:Tensor) -> Tensor:
-    "Node flows `(B, num_nodes)` from edge flows `(B, E)` and head flows `(B, H)`, passed down through the products."
-    f = edge.new_zeros(circuit.num_nodes, len(edge))                         # (num_nodes, B)
-    f.index_add_(0, circuit.roots, heads.T)
-    f.index_add_(0, circuit.edge_child, edge.T)
-    for par, ch in reversed(_product_layers(circuit)):                      # top down: a product's flow is complete
-        f.index_add_(0, ch.to(f.device), f[par.to(f.device)])              # once the layers above have passed theirs
-    return f.T
+def _pass_down(circuit:GraphCircuit, heads:Tensor, edge:Tensor=None, vals:Tensor=None, lw:Tensor=None) -> tuple:
+    "Node and edge flows `(B, num_nodes)`, `(B, E)` from head flows `(B, H)`, given edge flows `(B, E)` or log-values."
+    f = heads.new_zeros(circuit.num_nodes, len(heads)).index_add_(0, circuit.roots, heads.T)     # (num_nodes, B)
+    fe = heads.new_zeros(circuit.num_edges, len(heads)) if edge is None else edge.T               # (E, B)
+    par, ch = circuit.edge_parent, circuit.edge_child
+    for a, b, pp, pc in reversed(_graph_layers(circuit)):
+        f.index_add_(0, pc.to(f.device), f[pp.to(f.device)])                  # products pass on their whole flow
+        e = torch.nonzero((par >= a) & (par < b))[:, 0]                        # the edges of the layer's sums
+        if edge is None:                                                       # F_m theta_mn p_n / p_m
+            fe[e] = (f[par[e]] * (lw[e, None] + vals[ch[e]] - vals[par[e]]).exp()).nan_to_num(0.)
+        f.index_add_(0, ch[e], fe[e])
+    return f.T, fe.T
 
 def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, nodes:bool=True):
     "Flows of `x` (node flows only with `nodes`), the per-sample input flows `(N, M, 1, 1)` and the objective `(N,)`."
     lw = circuit.edge_log_weights().detach().requires_grad_()               # (E,)
     lv = circuit.leaf_values(x).detach().requires_grad_()                    # (M, N)
-    out = circuit.node_values(x, lw, lv)[circuit.roots].T                    # (N, H)
+    vals = circuit.node_values(x, lw, lv)                                    # (num_nodes, N)
+    out = vals[circuit.roots].T                                              # (N, H)
     obj = select_head(out, y)
-    edge = _per_sample_grads(obj, [lw])[0] if per_sample else None           # (N, E)
-    g = torch.autograd.grad(obj.sum(), [lv, out, *([] if per_sample else [lw])])
-    r, heads = g[0].T, g[1]                                                  # (N, M), (N, H)
-    if not per_sample: edge, heads = g[2][None], heads.sum(0, keepdim=True)
-    edge, ri = edge.clamp_min(0), r if per_sample else r.sum(0, keepdim=True)
-    node = _graph_node_flows(circuit, edge, heads) if nodes else edge[:, :0]
-    f = Flows(edge, node, ri) if per_sample else Flows(edge[0], node[0], ri[0])
+    g_lv, heads, g_lw = torch.autograd.grad(obj.sum(), [lv, out, lw])
+    r = g_lv.T                                                               # (N, M)
+    if per_sample:
+        node, edge = _pass_down(circuit, heads, vals=vals.detach(), lw=lw.detach())
+        f = Flows(edge, node, r)
+    else:
+        edge = g_lw.clamp_min(0)
+        node = _pass_down(circuit, heads.sum(0, keepdim=True), edge[None])[0][0] if nodes else edge[:0]
+        f = Flows(edge, node, r.sum(0))
     return f, r[..., None, None], obj.detach()
 
 # %% ../nbs/21_flows.ipynb #fw
@@ -118,7 +126,8 @@ def flows(circuit:Circuit|GraphCircuit, x, y=None, head:int=None, per_sample:boo
     if not isinstance(circuit, (Circuit, GraphCircuit)):
         raise TypeError(f"circuit must be a Circuit or a GraphCircuit, got {type(circuit).__name__}")
     x = circuit._check_x(x)
-    y = _labels(circuit, len(x), y, head)
+    if not len(x): raise ValueError("x must hold at least one sample")
+    y = _labels(circuit, x, y, head)
     check_int(batch_size, 'batch_size')
     parts = [_batch_flows(circuit, x[i:i + batch_size], None if y is None else y[i:i + batch_size], per_sample)[0]
              for i in range(0, len(x), batch_size)]
@@ -228,7 +237,7 @@ class EM:
         "E-step on `x` `(B, F)` (labels `y` select the heads): add its flows; returns the log-likelihoods `(B,)` (detached)."
         c = self.circuit
         x = c._check_x(x)
-        f, r, lp = _batch_flows(c, x, _labels(c, len(x), y), False, nodes=False)
+        f, r, lp = _batch_flows(c, x, _labels(c, x, y), False, nodes=False)
         xs = x if isinstance(c, Circuit) else x[:, torch.cat([u[2] for u in self.units])]   # graph: one column per input
         stats = (f.edge if isinstance(f.edge, list) else [f.edge]) + [
             _leaf_stats(leaf, xs[:, cols], r[:, cols]) for leaf, cols, _ in self.units]

@@ -46,8 +46,6 @@ class SumNode(Node):
     def __repr__(self): return f"SumNode({len(self.children)} children)"
 
 # %% ../nbs/19_graph.ipynb #a0c1e011
-_END = object()
-
 def _walk(roots:list) -> tuple:
     "All nodes below `roots`, children before parents, and their numbers in depth-first order; raises on a cycle."
     pre, order, done = {}, [], set()
@@ -56,15 +54,16 @@ def _walk(roots:list) -> tuple:
         pre[id(r)], stack = len(pre), [(r, iter(r.children))]
         while stack:
             node, it = stack[-1]
-            child = next(it, _END)
-            if child is _END:
+            for child in it:
+                if id(child) not in pre:
+                    if not isinstance(child, Node):
+                        raise TypeError(f"node {pre[id(node)]} ({node!r}) has a child that is not a Node: {child!r}")
+                    pre[id(child)] = len(pre); stack.append((child, iter(child.children)))
+                    break
+                if id(child) not in done:
+                    raise ValueError(f"node {pre[id(child)]} ({child!r}) is its own descendant: the circuit has a cycle")
+            else:
                 stack.pop(); done.add(id(node)); order.append(node)
-            elif not isinstance(child, Node):
-                raise TypeError(f"node {pre[id(node)]} ({node!r}) has a child that is not a Node: {child!r}")
-            elif id(child) not in pre:
-                pre[id(child)] = len(pre); stack.append((child, iter(child.children)))
-            elif id(child) not in done:
-                raise ValueError(f"node {pre[id(child)]} ({child!r}) is its own descendant: the circuit has a cycle")
     return order, pre
 
 def _vars(bits:int, at_most:int=8) -> str:
@@ -77,33 +76,34 @@ def _param_shapes(leaf:Leaf) -> dict:
     return {n: tuple(p.shape[3:]) for n, p in leaf.build(1, 1, 1).named_parameters()}
 
 # %% ../nbs/19_graph.ipynb #a0c1e012
-def _check_node(n:Node, name:str, scopes:list, num_features:int, shapes:dict):
-    "The scope (a bit set) of `n` given its children's `scopes`; raises a `ValueError` naming `name` if invalid."
+def _check_node(n:Node, i:int, scopes:list, num_features:int, shapes:dict):
+    "The scope (a bit set) of node `n` (number `i`) from its children's `scopes`; a `ValueError` naming it if invalid."
+    name = lambda: f"node {i} ({n!r})"
     if isinstance(n, InputNode):
         if not isinstance(n.var, int) or isinstance(n.var, bool) or n.var < 0:
-            raise ValueError(f"{name}: an input node needs a variable, an int >= 0, got {n.var!r}")
+            raise ValueError(f"{name()}: an input node needs a variable, an int >= 0, got {n.var!r}")
         if num_features is not None and n.var >= num_features:
-            raise ValueError(f"{name}: variable {n.var} is not below num_features={num_features}")
+            raise ValueError(f"{name()}: variable {n.var} is not below num_features={num_features}")
         if n.params is not None:
             want = shapes[_leaf_key(n.leaf)]
             got = {k: tuple(torch.as_tensor(v).shape) for k, v in n.params.items()}
-            if got != want: raise ValueError(f"{name}: params must have the shapes {want}, got {got}")
+            if got != want: raise ValueError(f"{name()}: params must have the shapes {want}, got {got}")
         return 1 << n.var
-    if not isinstance(n, (ProductNode, SumNode)): raise TypeError(f"{name}: unknown node type {type(n).__name__}")
-    if not scopes: raise ValueError(f"{name} has no children")
+    if not isinstance(n, (ProductNode, SumNode)): raise TypeError(f"{name()}: unknown node type {type(n).__name__}")
+    if not scopes: raise ValueError(f"{name()} has no children")
     if isinstance(n, ProductNode):
         acc = 0
         for s in scopes:
-            if acc & s: raise ValueError(f"{name}: its children's scopes overlap on variables {_vars(acc & s)} (not decomposable)")
+            if acc & s: raise ValueError(f"{name()}: its children's scopes overlap on variables {_vars(acc & s)} (not decomposable)")
             acc |= s
         return acc
     for s in scopes:
         if s != scopes[0]:
-            raise ValueError(f"{name}: its children have different scopes, {_vars(scopes[0])} and {_vars(s)} (not smooth)")
+            raise ValueError(f"{name()}: its children have different scopes, {_vars(scopes[0])} and {_vars(s)} (not smooth)")
     if n.weights is not None:
-        w = torch.as_tensor(n.weights, dtype=torch.float)
+        w = torch.as_tensor(n.weights, dtype=torch.float64)
         if w.shape != (len(scopes),) or not (torch.isfinite(w) & (w > 0)).all():
-            raise ValueError(f"{name}: weights must be {len(scopes)} positive numbers (one per child), got {n.weights!r}")
+            raise ValueError(f"{name()}: weights must be {len(scopes)} positive numbers (one per child), got {n.weights!r}")
     return scopes[0]
 
 # %% ../nbs/19_graph.ipynb #a0c1e013
@@ -112,15 +112,16 @@ def compile_nodes(roots:list, num_features:int=None) -> tuple:
     order, pre = _walk(roots)
     scope, depth, kind_of_var, groups, shapes = {}, {}, {}, {}, {}
     for n in order:
-        name = f"node {pre[id(n)]} ({n!r})"
         if isinstance(n, InputNode):
             key = _leaf_key(n.leaf)
             if key not in shapes: shapes[key] = _param_shapes(n.leaf)
-        scope[id(n)] = _check_node(n, name, [scope[id(c)] for c in n.children], num_features, shapes)
-        depth[id(n)] = 1 + max((depth[id(c)] for c in n.children), default=-1)
+        kids = [id(c) for c in n.children]
+        scope[id(n)] = _check_node(n, pre[id(n)], [scope[k] for k in kids], num_features, shapes)
+        depth[id(n)] = 1 + max([depth[k] for k in kids], default=-1)
         if isinstance(n, InputNode):
             if kind_of_var.setdefault(n.var, key) != key:
-                raise ValueError(f"{name}: variable {n.var} also has input nodes of kind {_kind(kind_of_var[n.var])}, not {_kind(key)}")
+                raise ValueError(f"node {pre[id(n)]} ({n!r}): variable {n.var} also has input nodes of kind "
+                                 f"{_kind(kind_of_var[n.var])}, not {_kind(key)}")
             groups.setdefault(key, []).append(n)
     F = num_features if num_features is not None else max(kind_of_var) + 1
     for i, r in enumerate(roots):
@@ -222,7 +223,7 @@ class GraphCircuit(nn.Module):
                 if not isinstance(n, SumNode): continue
                 cid = [ids[id(c)] for c in n.children]
                 if n.weights is not None:                       # edges follow the sorted child ids
-                    w = torch.as_tensor(n.weights, dtype=self.sum_logits.dtype)
+                    w = torch.as_tensor(n.weights, dtype=torch.float64)   # tiny weights stay > 0 until the log
                     self.sum_logits[e:e + len(cid)] = (w / w.sum()).log()[sorted(range(len(cid)), key=cid.__getitem__)]
                 e += len(cid)
             for g, leaf in enumerate(self.input_groups):
@@ -317,18 +318,25 @@ def _buckets(self, level:tuple, t:Tensor, lw:Tensor):
     a += prod[1] if prod else 0
     for co, eo, B, k, c, lo in buckets:
         v = None if t is None else self._children(t, co, B * c, lo).view(B, c, -1)
-        yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].view(B, k, c), (co, eo, lo)
+        yield slice(a, a + B * k), (B, k, c), v, lw[eo:eo + B * k * c].reshape(B, k, c), (co, eo, lo)
         a += B * k
+
+def _max_children(w:Tensor, v:Tensor, chunk:int=2**24) -> tuple:
+    "Max and argmax `(B, k, N)` over the children of `log w + v` for log-weights `(B, k, c)`, children `(B, c, N)`."
+    step = max(1, chunk // w.numel())                                    # bounds the (B, k, c, step) temporary
+    parts = [(w[..., None] + vj[:, None]).max(2) for vj in v.split(step, 2)]
+    return torch.cat([m.values for m in parts], 2), torch.cat([m.indices for m in parts], 2)
 
 class _Upward(torch.autograd.Function):
     "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
     @staticmethod
     def forward(ctx, circuit, lv, lw, mpe, heads):
-        N, c = lv.shape[1], circuit
+        N, c, keep = lv.shape[1], circuit, []                     # keep: per level, (exp(v - m), m) per bucket
         buf = lv.new_empty(c.num_nodes + 1, N)
         buf[:c.num_inputs], buf[-1] = lv, 0.                                # the last row: log 1, padding
         for level in c._levels:
             a, _, prod, _ = level
+            keep.append([])
             if prod:
                 o, P, A = prod
                 idx = c.product_children[o:o + P * A].view(A, P)
@@ -337,11 +345,13 @@ class _Upward(torch.autograd.Function):
                 for j in range(1, A): out += buf.index_select(0, idx[j])
             for rows, shape, v, w, _ in c._buckets(level, buf, lw):
                 out = buf[rows].view(shape[0], shape[1], N)
-                if mpe: torch.amax(w[..., None] + v[:, None], 2, out=out)
+                if mpe: out.copy_(_max_children(w, v)[0])
                 else:                                                       # log(W @ exp(v - m)) + m
                     m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)     # 0 where all children are -inf
-                    torch.matmul(w.exp(), (v - m).exp_(), out=out).log_().add_(m)
-        ctx.circuit, ctx.mpe, ctx.heads = c, mpe, heads
+                    p = (v - m).exp_()
+                    torch.matmul(w.exp(), p, out=out).log_().add_(m)
+                    if any(ctx.needs_input_grad): keep[-1].append((p, m))
+        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep = c, mpe, heads, keep
         ctx.save_for_backward(buf, lw)
         return buf[c.roots] if heads else buf
 
@@ -352,15 +362,15 @@ class _Upward(torch.autograd.Function):
         N = grad.shape[1]
         G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad) if ctx.heads else grad.clone()   # all nodes
         glw = torch.zeros_like(lw)
-        for level in reversed(c._levels):
-            for rows, (B, k, _), v, w, (co, eo, lo) in c._buckets(level, buf, lw):
+        for level, kept in zip(reversed(c._levels), reversed(ctx.keep)):
+            for j, (rows, (B, k, _), v, w, (co, eo, lo)) in enumerate(c._buckets(level, buf if ctx.mpe else None, lw)):
                 g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
                 if ctx.mpe:                                                 # the gradient goes to the maximum
-                    i = (w[..., None] + v[:, None]).argmax(2)              # (B, k, N)
+                    i = _max_children(w, v)[1]                             # (B, k, N)
                     gv, gw = torch.zeros_like(v).scatter_add_(1, i, g), torch.zeros_like(w).scatter_add_(2, i, g)
                 else:
-                    m = v.amax(1, keepdim=True).nan_to_num_(0., 0., 0.)
-                    p, W = (v - m).exp_(), w.exp()
+                    p, m = kept[j]                                          # from the forward pass
+                    W = w.exp()
                     r = (g * (m - out).exp_()).nan_to_num_(0., 0., 0.)    # g / (W @ p)
                     gv, gw = p * torch.matmul(W.transpose(1, 2), r), torch.matmul(r, p.transpose(1, 2)) * W
                 glw[eo:eo + w.numel()] += gw.reshape(-1)
@@ -420,11 +430,11 @@ def draw_graph(c:GraphCircuit, ax=None, max_nodes:int=300):
         blocks = []
         for rows_, (B, k, n), *_ in c._buckets(level, None, w):
             sums[rows_] = True
-            blocks.append(f'{B}x({k}x{n})')
+            blocks.append(f"{B} block{'s' * (B > 1)} of {k} sum{'s' * (k > 1)} x {n} children")
             for s in range(rows_.start, rows_.stop, k):
                 ax.add_patch(Rectangle((pos[s, 0] - 0.35, pos[s, 1] - 0.28), pos[s + k - 1, 0] - pos[s, 0] + 0.7, 0.56,
                                        fill=False, ls='--', ec='tab:blue', lw=0.8))
-        labels.append(', '.join(([f'{len(layer["products"])} products'] if prod else []) + ([f'sum blocks {" + ".join(blocks)}'] if blocks else [])))
+        labels.append(', '.join(([f'{len(layer["products"])} products'] if prod else []) + blocks))
     heads = torch.zeros(c.num_nodes, dtype=torch.bool); heads[c.roots] = True
     kinds = torch.zeros(c.num_nodes, dtype=torch.bool); kinds[:c.num_inputs] = True
     for mask, marker, color, size in [(kinds, 'o', '#9ecae1', 260), (~kinds & ~sums, 'X', '#fdae6b', 160),
@@ -481,7 +491,7 @@ def _feature_leaves(leaf:Leaf) -> list:
 
 @torch.no_grad()
 def from_circuit(c:Circuit) -> GraphCircuit:
-    "The random-binary-tree `Circuit` `c` as a `GraphCircuit` with the same parameters."
+    "The random-binary-tree `Circuit` `c` as a `GraphCircuit` with the same parameters (device and dtype)."
     R, F = c.num_repetitions, c.num_features
     K = c.config['num_leaves']
     feats = _feature_leaves(c.leaf)
@@ -503,7 +513,8 @@ def from_circuit(c:Circuit) -> GraphCircuit:
                 nxt[r].append([SumNode(prods, w[r, g, k]) for k in range(w.shape[2])])
         level = nxt
     top = [n for r in range(R) for n in level[r][0]]
-    return GraphCircuit([SumNode(top, w) for w in c.root.log_weights().exp()], F)
+    p = c.root.logits
+    return GraphCircuit([SumNode(top, w) for w in c.root.log_weights().exp()], F).to(device=p.device, dtype=p.dtype)
 
 # %% ../nbs/19_graph.ipynb #a0c1e040
 def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> list:
@@ -530,7 +541,7 @@ def _config_nodes(config:dict, weights:Tensor=None, leaf_params:list=None) -> li
 def _to_nodes(self) -> list:
     "The roots of a DAG of new nodes with the current structure and (detached) parameters."
     params = [{k: p.detach()[:, 0, 0].cpu() for k, p in leaf.named_parameters()} for leaf in self.input_groups]
-    return _config_nodes(self.config, self.edge_log_weights().detach().exp().cpu(), params)
+    return _config_nodes(self.config, self.edge_log_weights().detach().double().exp().cpu(), params)   # > 0 in float64
 
 @classmethod
 def _from_config(cls, config:dict):

@@ -145,6 +145,14 @@ def hclt(data, num_latents:int, leaf:Leaf, num_heads:int=1, seed:int=None, pseud
     return GraphCircuit([SumNode(states[root]) for _ in range(num_heads)], num_features=F, seed=seed)
 
 # %% ../nbs/20_hclt.ipynb #6794584d
+def _as_values(data, num_values:int) -> Tensor:
+    "`data` as integers `(N, F)` in `0..num_values-1`; raises otherwise."
+    x = _as_data(data)
+    check_int(num_values, 'num_values', 2)
+    if x.is_floating_point() and (x != x.round()).any() or x.min() < 0 or x.max() >= num_values:
+        raise ValueError(f"data must hold integers in [0, {num_values - 1}]")
+    return x.long()
+
 class ChowLiuBN:
     "A Chow-Liu tree Bayesian network over values `0..B-1`: `log p(x) = sum_v log p(x_v | x_parent(v))`."
     def __init__(self, parent:Tensor, log_cpt:Tensor):
@@ -153,11 +161,7 @@ class ChowLiuBN:
     @classmethod
     def fit(cls, data, num_values:int, pseudocount:float=1.0, tree:tuple=None):
         "Maximum-likelihood tables with `pseudocount` per value (Laplace) on `tree` `(edges, root)` (default: `chow_liu_tree(data)`)."
-        x = _as_data(data)
-        check_int(num_values, 'num_values', 2)
-        if x.is_floating_point() and (x != x.round()).any() or x.min() < 0 or x.max() >= num_values:
-            raise ValueError(f"data must hold integers in [0, {num_values - 1}]")
-        x = x.long()
+        x = _as_values(data, num_values)
         N, F = x.shape
         edges, root = tree if tree is not None else chow_liu_tree(x)
         parent = torch.full((F,), root, dtype=torch.long)
@@ -177,12 +181,10 @@ class ChowLiuBN:
 def mixture_of_products(data, num_values:int, num_components:int=20, iterations:int=100, pseudocount:float=1.0,
                         seed:int=0) -> Circuit:
     "A mixture of `num_components` products of Categoricals over `0..num_values-1` fitted to `data` by EM (a depth-0 `Circuit`)."
-    x = _as_data(data)
-    check_int(num_values, 'num_values', 2); check_int(num_components, 'num_components'); check_int(iterations, 'iterations')
-    if x.is_floating_point() and (x != x.round()).any() or x.min() < 0 or x.max() >= num_values:
-        raise ValueError(f"data must hold integers in [0, {num_values - 1}]")
+    x = _as_values(data, num_values)
+    check_int(num_components, 'num_components'); check_int(iterations, 'iterations')
     N, F = x.shape
-    onehot = torch.nn.functional.one_hot(x.long(), num_values).double()                     # (N, F, B)
+    onehot = torch.nn.functional.one_hot(x, num_values).double()                     # (N, F, B)
     resp = torch.rand(N, num_components, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     resp /= resp.sum(1, keepdim=True)                                                        # (N, C) soft assignments
     for _ in range(iterations):

@@ -25,10 +25,10 @@ from .metrics import bits_per_dim, log_likelihoods, select_head, unwrap
 # %% auto #0
 __all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'STRUCTURES', 'CKPT_FORMAT', 'bpd', 'PAPER_LRS', 'PAPER_BATCH_SIZES',
            'register_objective', 'get_objective', 'Objective', 'LogLikelihood', 'TrainConfig', 'default_structure',
-           'load_data', 'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model', 'load_circuit',
-           'setup_device', 'rng_state', 'set_rng_state', 'seed_everything', 'read_checkpoint', 'write_logs',
-           'draw_samples', 'save_samples', 'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train',
-           'grid_search', 'grid_table']
+           'default_em', 'load_data', 'leaf_name', 'make_leaf', 'prepare_data', 'resolve_structure', 'make_model',
+           'load_circuit', 'setup_device', 'rng_state', 'set_rng_state', 'seed_everything', 'read_checkpoint',
+           'write_logs', 'draw_samples', 'save_samples', 'mean_log_likelihood', 'TrainingDiverged', 'TrainResult',
+           'train', 'grid_search', 'grid_table']
 
 # %% ../nbs/09_train.ipynb #6c2843ac
 OBJECTIVES = {}
@@ -96,11 +96,11 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto'
     em: bool = False                 # mini-batch EM instead of Adam (objective 'll' only)
-    em_stepsize: float = 0.1
+    em_stepsize: float | None = None         # EM settings; None: chosen for the structure (default_em)
     em_frequency: int = 1
-    em_pseudocount: float = 0.0      # EM smoothing per sum node and per leaf
-    em_schedule: str = 'constant'    # EM step size: 'constant', or annealed ('linear', 'cosine', 'exponential')
-    em_stepsize_end: float = 0.01    # the step size of the last update of an annealed schedule
+    em_pseudocount: float | None = None      # EM smoothing per sum node and per leaf
+    em_schedule: str | None = None           # EM step size: 'constant', or annealed ('linear', 'cosine', 'exponential')
+    em_stepsize_end: float | None = None     # the step size of the last update of an annealed schedule
     amp: bool = False
     schedule: str = 'constant'
     out: str | None = None
@@ -134,11 +134,12 @@ class TrainConfig:
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < math.inf):
             raise ValueError(f"lr must be > 0 (or None), got {self.lr!r}")
         for k in ('em_stepsize', 'em_stepsize_end'):
-            if not (isinstance(getattr(self, k), (int, float)) and 0 < getattr(self, k) <= 1):
-                raise ValueError(f"{k} must lie in (0, 1], got {getattr(self, k)!r}")
-        if not (isinstance(self.em_pseudocount, (int, float)) and 0 <= self.em_pseudocount < math.inf):
-            raise ValueError(f"em_pseudocount must be a finite number >= 0, got {self.em_pseudocount!r}")
-        if self.em_schedule not in StepSize.KINDS:
+            v = getattr(self, k)
+            if v is not None and not (isinstance(v, (int, float)) and 0 < v <= 1): raise ValueError(f"{k} must lie in (0, 1], got {v!r}")
+        a = self.em_pseudocount
+        if a is not None and not (isinstance(a, (int, float)) and 0 <= a < math.inf):
+            raise ValueError(f"em_pseudocount must be a finite number >= 0, got {a!r}")
+        if self.em_schedule not in (None, *StepSize.KINDS):
             raise ValueError(f"em_schedule must be one of {StepSize.KINDS}, got {self.em_schedule!r}")
         if self.leaf not in LEAF_NAMES: raise ValueError(f"leaf must be one of {LEAF_NAMES}, got {self.leaf!r}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
@@ -156,6 +157,11 @@ def default_structure(num_features:int, structure:str='rat') -> dict:
     else: s = dict(depth=4, repetitions=10, sums=20, leaves=20, lr=0.01)
     s['depth'] = min(s['depth'], int(math.log2(num_features)))
     return s
+
+def default_em(structure:str='rat') -> dict:
+    "EM settings that suit the structure: an annealed step size with a pseudocount for HCLTs, a small constant one for random trees."
+    if structure == 'hclt': return dict(em_stepsize=0.5, em_schedule='exponential', em_stepsize_end=0.02, em_pseudocount=0.03)
+    return dict(em_stepsize=0.1, em_schedule='constant', em_stepsize_end=0.01, em_pseudocount=0.0)
 
 # %% ../nbs/09_train.ipynb #339d63bd
 def load_data(cfg:TrainConfig) -> Dataset:
@@ -189,8 +195,8 @@ def prepare_data(data:Dataset, leaf:str) -> tuple:
     return replace(data, train=f(data.train), valid=f(data.valid), test=f(data.test)), st
 
 def resolve_structure(cfg:TrainConfig, data:Dataset) -> TrainConfig:
-    "`cfg` with `None` structure sizes and learning rate replaced by `default_structure` of the data."
-    d = default_structure(data.num_features, cfg.structure)
+    "`cfg` with `None` structure sizes, learning rate and EM settings replaced by `default_structure` and `default_em`."
+    d = {**default_structure(data.num_features, cfg.structure), **default_em(cfg.structure)}
     return replace(cfg, **{k: (d[k] if getattr(cfg, k) is None else getattr(cfg, k)) for k in d})
 
 def make_model(cfg:TrainConfig, data:Dataset) -> Circuit | GraphCircuit:

@@ -33,12 +33,10 @@ TINY = ['--structure', 'hclt', '--latents', '3', '--em', '--em-stepsize', '0.5',
         '--device', 'cpu', '--quiet', '--samples', '0']
 
 
-def _train(out, *extra, kill_at=None):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env.pop('PCDIFF_KILL_AT', None)
-    if kill_at: env['PCDIFF_KILL_AT'] = kill_at
-    return subprocess.run([sys.executable, '-m', 'pcdiff.cli', 'train', *TINY, '--out', str(out), *extra],
-                          env=env, capture_output=True, text=True, timeout=300)
+def _train(out, *extra, kill_at=''):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PCDIFF_KILL_AT=kill_at)      # '' kills nothing
+    return subprocess.run([sys.executable, '-m', 'pcdiff.cli', 'train', *TINY, '--out', str(out), *extra], env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_killed_hclt_em_run_resumes_exactly(tmp_path):
