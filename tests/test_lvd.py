@@ -101,7 +101,7 @@ def _cfg(root, out, **kw):
     return LVDConfig(**{**base, **kw})
 
 
-def test_pipeline_on_mnist_files_and_cli(tmp_path, capsys):
+def test_pipeline_on_mnist_files_and_cli(tmp_path):
     _write_mnist(tmp_path)
     run = tmp_path / 'run'
     r = train_lvd(_cfg(tmp_path, run), progress=False)
@@ -121,7 +121,7 @@ def test_pipeline_on_mnist_files_and_cli(tmp_path, capsys):
     assert one.model.num_clusters == 4 and not (tmp_path / 'one' / 'teacher').exists()
 
 
-def test_bad_input_fails_before_any_work(tmp_path):
+def test_bad_input_fails_before_any_work(tmp_path, capsys):
     _write_mnist(tmp_path)
     with pytest.raises(ValueError, match='patch=5 must divide'): train_lvd(_cfg(tmp_path, tmp_path / 'a', patch=5), progress=False)
     with pytest.raises(ValueError, match='outer must be an int >= 1'): train_lvd(_cfg(tmp_path, tmp_path / 'a', outer=0), progress=False)
@@ -136,6 +136,11 @@ def test_bad_input_fails_before_any_work(tmp_path):
     with pytest.raises(ValueError, match='not a readable pcdiff file'):
         train_lvd(_cfg(tmp_path, tmp_path / 'a', teacher=str(tmp_path / 'junk.pt')), progress=False)
     assert not (tmp_path / 'a').exists()
+    bad = tmp_path / 'bad'; bad.mkdir(); (bad / 'lvd_state.pt').write_bytes(b'junk')
+    with pytest.raises(ValueError, match='not a readable pcdiff file'): train_lvd(_cfg(tmp_path, bad, resume=True), progress=False)
+    with pytest.raises(SystemExit) as e:
+        main(['lvd', '--dataset', 'mnist', '--root', str(tmp_path), '--patch', '3', '--out', str(tmp_path / 'a')])
+    assert e.value.code == 2 and 'patch=3 must divide' in capsys.readouterr().err
     mine = tmp_path / 'mine'; mine.mkdir(); (mine / 'config.json').write_text('{"mine": 1}')
     with pytest.raises(ValueError, match='already holds another run'): train_lvd(_cfg(tmp_path, mine), progress=False)
     assert (mine / 'config.json').read_text() == '{"mine": 1}'
