@@ -27,8 +27,8 @@ from .train import TrainConfig, load_data, seed_everything, write_logs, _tqdm, _
 
 # %% auto #0
 __all__ = ['FORMAT', 'RUN_FORMAT', 'LVDCircuit', 'head_log_probs', 'em_fit', 'cluster_means', 'clusters_to_grow', 'match_copies',
-           'GrowState', 'grow_step', 'LVDConfig', 'read_run_state', 'load_teacher', 'assign', 'lvd_bound',
-           'lvd_metrics', 'LVDResult', 'train_lvd']
+           'GrowState', 'grow_step', 'LVDConfig', 'read_run_state', 'load_teacher', 'assign', 'assign_grown',
+           'lvd_bound', 'lvd_metrics', 'LVDResult', 'train_lvd']
 
 # %% ../nbs/24_lvd.ipynb #e0674171
 FORMAT = 'pcdiff.lvd/1'
@@ -339,10 +339,17 @@ def _teacher(cfg:LVDConfig, data:Dataset, out:Path, progress:bool) -> Teacher:
                        out=None if out is None else str(out / 'teacher'), resume=cfg.resume)
     return train_teacher(tc, data, progress).teacher
 
-# %% ../nbs/24_lvd.ipynb #870774ae
+# %% ../nbs/24_lvd.ipynb #e4d0db27
 def assign(h:Tensor, centres:Tensor) -> Tensor:
     "Clusters `(N, L)` of embeddings `h` `(N, L, D)`: the nearest of `centres` `(K, D)` (the discretization of the LVD bound)."
     return nearest(h.reshape(-1, h.shape[-1]).to(centres), centres)[1].view(h.shape[:2])
+
+@torch.no_grad()
+def assign_grown(model:LVDCircuit, x, h:Tensor, outer_centres:Tensor, sizes:list) -> Tensor:
+    "Progressive growing's clusters `(N, L)` of images `x`: each patch to its nearest outer cluster (embeddings `h` `(N, L, D)`), then to the most likely of that cluster's `sizes[o]` heads."
+    ll = model.patch_log_probs(model._check_x(x))                                  # (N, L, K)
+    owner = torch.repeat_interleave(torch.arange(len(sizes), device=ll.device), torch.tensor(sizes, device=ll.device))   # (K,)
+    return ll.masked_fill(owner != assign(h, outer_centres.to(ll))[..., None], -math.inf).argmax(2)
 
 @torch.no_grad()
 def lvd_bound(model:LVDCircuit, x, z:Tensor, batch_size:int=256) -> Tensor:
@@ -433,7 +440,7 @@ def _train_config(cfg:LVDConfig) -> dict:
                               structure='hclt', leaf='categorical', epochs=max(cfg.finetune_epochs, 1), lr=cfg.lr,
                               batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device, out=cfg.out))
 
-# %% ../nbs/24_lvd.ipynb #53c9a9b5
+# %% ../nbs/24_lvd.ipynb #6e022912
 def train_lvd(cfg:LVDConfig=None, data:Dataset=None, progress:bool=True) -> LVDResult:
     "Teacher, clusters, the K-headed patch circuit, p(z) and fine-tuning as configured in `cfg`; see the text for the files and resuming."
     cfg = LVDConfig() if cfg is None else cfg
@@ -479,7 +486,9 @@ def train_lvd(cfg:LVDConfig=None, data:Dataset=None, progress:bool=True) -> LVDR
                     cfg.pseudocount, cfg.seed, progress, 'p(z): EM')
         st.update(prior=_pack(prior), history=st['history'] + [dict(stage='prior', fit_ll=ll, params=prior.num_params())]); save()
     model = LVDCircuit(pc, _unpack(st['prior'], device), data.shape, P)
-    zt = assign(teacher.embed(data.test), centres)
+    ht = teacher.embed(data.test)                                                    # the discretization of the test images
+    zt = assign(ht, centres) if cfg.one_shot else assign_grown(
+        model, data.test, ht, cluster_means(h, st['outer'].to(device), cfg.outer), [len(d['circuit']['config']['roots']) for d in st['done']])
     before = lvd_metrics(model, data.test, zt)
     hist = _finetune(model, data, cfg, st, save, progress)
     after = lvd_metrics(model, data.test, zt)
