@@ -117,8 +117,12 @@ def test_pipeline_on_mnist_files_and_cli(tmp_path):
     assert again.metrics['test_bpd'] == pytest.approx(met['test_bpd'])
     with pytest.raises(ValueError, match='already holds an LVD run'): train_lvd(_cfg(tmp_path, run), progress=False)
     with pytest.raises(ValueError, match='differs in .*heads'): train_lvd(_cfg(tmp_path, run, heads=3, resume=True), progress=False)
-    one = train_lvd(_cfg(tmp_path, tmp_path / 'one', one_shot=True, teacher=str(run / 'teacher' / 'teacher.pt')), progress=False)
-    assert one.model.num_clusters == 4 and not (tmp_path / 'one' / 'teacher').exists()
+    one = tmp_path / 'one'                                                     # one-shot LVD from the shell, the same teacher
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in vars(_cfg(tmp_path, one)).items() if k not in ('resume', 'download')]
+    assert main(['lvd', '--one-shot', '--quiet', f"--teacher={run / 'teacher' / 'teacher.pt'}"] +
+                [f for f in flags if not f.startswith(('--teacher=', '--one-shot=', '--max-items='))]) == 0
+    assert LVDCircuit.load(one / 'best.pt').num_clusters == 4 and not (one / 'teacher').exists()
+    assert json.loads((one / 'metrics.json').read_text())['method'] == 'one-shot LVD'
 
 
 def test_bad_input_fails_before_any_work(tmp_path, capsys):
