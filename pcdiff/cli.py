@@ -17,8 +17,48 @@ from .data import DATASETS, IMAGE_DATASETS
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'config_from_args', 'cmd_lvd', 'load_run', 'cmd_train', 'cmd_grid', 'cmd_eval',
+__all__ = ['COMMANDS', 'cmd_lvd', 'build_parser', 'config_from_args', 'load_run', 'cmd_train', 'cmd_grid', 'cmd_eval',
            'draw_samples_head', 'cmd_sample', 'cmd_bench', 'cmd_reproduce', 'main']
+
+# %% ../nbs/13_cli.ipynb #lvd0cli2
+from .lvd import LVDConfig, LVDCircuit, FORMAT as LVD_FORMAT, train_lvd
+
+_LVD_HELP = dict(
+    dataset='image dataset: digits, or one of the image datasets read from --root', root='folder of an image dataset\'s files',
+    download='download a missing image dataset into --root', max_items='use at most this many images per split',
+    patch='patch side; one latent Z_i per patch position', outer='N1: outer clusters (K-means of the teacher\'s embeddings)',
+    heads='N2: heads grown per outer cluster', one_shot='one-shot LVD: K-means into N1 * N2 clusters, no growing',
+    latents='hidden states per pixel of the patch HCLT', prior_latents='hidden states per position of the HCLT of p(z)',
+    em_epochs='EM epochs per growing step', em_batch_size='EM mini-batch size', em_stepsize='first EM step size',
+    em_stepsize_end='last EM step size (annealed linearly)', pseudocount='EM pseudo-counts per sum and leaf',
+    prune='fraction of the sum edges pruned after each EM', share='grow the worst clusters until they hold this share',
+    grow='flow threshold of the growing step, a fraction of the selected samples', grow_noise='noise on copied parameters',
+    finetune_epochs='Adam epochs on log p(x) of the whole circuit', lr='Adam learning rate of the fine-tuning',
+    batch_size='fine-tuning mini-batch size', teacher='a teacher.pt to distill from (default: train one into OUT/teacher)',
+    teacher_epochs='epochs of the teacher trained when --teacher is not given', codebook_size='codes of that teacher',
+    seed='random seed', device="'auto' (CUDA when present), 'cpu' or 'cuda[:i]'", out='output folder (default: runs/lvd-DATASET)',
+    resume='continue the run in --out (same settings)')
+
+def _add_lvd_parser(sub):
+    "The `lvd` subcommand: one flag per `LVDConfig` field."
+    p = sub.add_parser('lvd', help='latent variable distillation with progressive growing', description='Train (or load) '
+                       'a teacher, distill an LVD circuit from it; writes best.pt, config.json, lvd.json, lvd_state.pt, '
+                       'metrics.json and metrics.jsonl to --out.')
+    for f in fields(LVDConfig):
+        flag, d = '--' + f.name.replace('_', '-'), getattr(LVDConfig, f.name)
+        if isinstance(d, bool): p.add_argument(flag, action='store_true', help=_LVD_HELP[f.name])
+        else: p.add_argument(flag, type={'int': int, 'float': float}.get(f.type.split(' ')[0], str), default=d,
+                             help=_LVD_HELP[f.name] + (' (default: %(default)s)' if d is not None else ''))
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+
+def cmd_lvd(args) -> dict:
+    kw = {f.name: getattr(args, f.name) for f in fields(LVDConfig)}
+    cfg = LVDConfig(**{**kw, 'out': kw['out'] or f"runs/lvd-{args.dataset}"})
+    m = train_lvd(cfg, progress=not args.quiet).metrics
+    print(f"test bpd {m['test_bpd']:.4f} (teacher ELBO {m['teacher_elbo_bpd']:.4f}, LVD bound {m['lvd_bound_bpd']:.4f}, "
+          f"{m['num_params']:,} parameters); results in {cfg.out}/")
+    return m
+
 
 # %% ../nbs/13_cli.ipynb #e718243c
 _D = TrainConfig()
@@ -114,46 +154,6 @@ def config_from_args(args) -> TrainConfig:
     kw = {k: v for k, v in vars(args).items() if k in names}
     kw['out'] = kw['out'] or f"runs/{args.dataset}-{args.objective}"
     return TrainConfig(**kw).check()
-
-# %% ../nbs/13_cli.ipynb #lvd0cli2
-from .lvd import LVDConfig, LVDCircuit, FORMAT as LVD_FORMAT, train_lvd
-
-_LVD_HELP = dict(
-    dataset='image dataset: digits, or one of the image datasets read from --root', root='folder of an image dataset\'s files',
-    download='download a missing image dataset into --root', max_items='use at most this many images per split',
-    patch='patch side; one latent Z_i per patch position', outer='N1: outer clusters (K-means of the teacher\'s embeddings)',
-    heads='N2: heads grown per outer cluster', one_shot='one-shot LVD: K-means into N1 * N2 clusters, no growing',
-    latents='hidden states per pixel of the patch HCLT', prior_latents='hidden states per position of the HCLT of p(z)',
-    em_epochs='EM epochs per growing step', em_batch_size='EM mini-batch size', em_stepsize='first EM step size',
-    em_stepsize_end='last EM step size (annealed linearly)', pseudocount='EM pseudo-counts per sum and leaf',
-    prune='fraction of the sum edges pruned after each EM', share='grow the worst clusters until they hold this share',
-    grow='flow threshold of the growing step, a fraction of the selected samples', grow_noise='noise on copied parameters',
-    finetune_epochs='Adam epochs on log p(x) of the whole circuit', lr='Adam learning rate of the fine-tuning',
-    batch_size='fine-tuning mini-batch size', teacher='a teacher.pt to distill from (default: train one into OUT/teacher)',
-    teacher_epochs='epochs of the teacher trained when --teacher is not given', codebook_size='codes of that teacher',
-    seed='random seed', device="'auto' (CUDA when present), 'cpu' or 'cuda[:i]'", out='output folder (default: runs/lvd-DATASET)',
-    resume='continue the run in --out (same settings)')
-
-def _add_lvd_parser(sub):
-    "The `lvd` subcommand: one flag per `LVDConfig` field."
-    p = sub.add_parser('lvd', help='latent variable distillation with progressive growing', description='Train (or load) '
-                       'a teacher, distill an LVD circuit from it; writes best.pt, config.json, lvd.json, lvd_state.pt, '
-                       'metrics.json and metrics.jsonl to --out.')
-    for f in fields(LVDConfig):
-        flag, d = '--' + f.name.replace('_', '-'), getattr(LVDConfig, f.name)
-        if isinstance(d, bool): p.add_argument(flag, action='store_true', help=_LVD_HELP[f.name])
-        else: p.add_argument(flag, type={'int': int, 'float': float}.get(f.type.split(' ')[0], str), default=d,
-                             help=_LVD_HELP[f.name] + (' (default: %(default)s)' if d is not None else ''))
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
-
-def cmd_lvd(args) -> dict:
-    kw = {f.name: getattr(args, f.name) for f in fields(LVDConfig)}
-    cfg = LVDConfig(**{**kw, 'out': kw['out'] or f"runs/lvd-{args.dataset}"})
-    m = train_lvd(cfg, progress=not args.quiet).metrics
-    print(f"test bpd {m['test_bpd']:.4f} (teacher ELBO {m['teacher_elbo_bpd']:.4f}, LVD bound {m['lvd_bound_bpd']:.4f}, "
-          f"{m['num_params']:,} parameters); results in {cfg.out}/")
-    return m
-
 
 # %% ../nbs/13_cli.ipynb #d95ba885
 def load_run(run) -> tuple:
