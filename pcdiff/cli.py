@@ -19,8 +19,48 @@ from .graph import FORMAT as GRAPH_FORMAT
 from .objectives import MODEL_FORMAT, PAEModel   # also registers adv, mmd, pae, gan, mmdgan, vae
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'config_from_args', 'load_run', 'cmd_train', 'cmd_grid', 'cmd_eval', 'draw_samples_head',
-           'cmd_sample', 'cmd_bench', 'cmd_reproduce', 'main']
+__all__ = ['COMMANDS', 'cmd_lvd', 'build_parser', 'config_from_args', 'load_run', 'cmd_train', 'cmd_grid', 'cmd_eval',
+           'draw_samples_head', 'cmd_sample', 'cmd_bench', 'cmd_reproduce', 'main']
+
+# %% ../nbs/13_cli.ipynb #lvd0cli2
+from .lvd import LVDConfig, LVDCircuit, FORMAT as LVD_FORMAT, train_lvd
+
+_LVD_HELP = dict(
+    dataset='image dataset: digits, or one of the image datasets read from --root', root='folder of an image dataset\'s files',
+    download='download a missing image dataset into --root', max_items='use at most this many images per split',
+    patch='patch side; one latent Z_i per patch position', outer='N1: outer clusters (K-means of the teacher\'s embeddings)',
+    heads='N2: heads grown per outer cluster', one_shot='one-shot LVD: K-means into N1 * N2 clusters, no growing',
+    latents='hidden states per pixel of the patch HCLT', prior_latents='hidden states per position of the HCLT of p(z)',
+    em_epochs='EM epochs per growing step', em_batch_size='EM mini-batch size', em_stepsize='first EM step size',
+    em_stepsize_end='last EM step size (annealed linearly)', pseudocount='EM pseudo-counts per sum and leaf',
+    prune='fraction of the sum edges pruned after each EM', share='grow the worst clusters until they hold this share',
+    grow='flow threshold of the growing step, a fraction of the selected samples', grow_noise='noise on copied parameters',
+    finetune_epochs='Adam epochs on log p(x) of the whole circuit', lr='Adam learning rate of the fine-tuning',
+    batch_size='fine-tuning mini-batch size', teacher='a teacher.pt to distill from (default: train one into OUT/teacher)',
+    teacher_epochs='epochs of the teacher trained when --teacher is not given', codebook_size='codes of that teacher',
+    seed='random seed', device="'auto' (CUDA when present), 'cpu' or 'cuda[:i]'", out='output folder (default: runs/lvd-DATASET)',
+    resume='continue the run in --out (same settings)')
+
+def _add_lvd_parser(sub):
+    "The `lvd` subcommand: one flag per `LVDConfig` field."
+    p = sub.add_parser('lvd', help='latent variable distillation with progressive growing', description='Train (or load) '
+                       'a teacher, distill an LVD circuit from it; writes best.pt, config.json, lvd.json, lvd_state.pt, '
+                       'metrics.json and metrics.jsonl to --out.')
+    for f in fields(LVDConfig):
+        flag, d = '--' + f.name.replace('_', '-'), getattr(LVDConfig, f.name)
+        if isinstance(d, bool): p.add_argument(flag, action='store_true', help=_LVD_HELP[f.name])
+        else: p.add_argument(flag, type={'int': int, 'float': float}.get(f.type.split(' ')[0], str), default=d,
+                             help=_LVD_HELP[f.name] + (' (default: %(default)s)' if d is not None else ''))
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+
+def cmd_lvd(args) -> dict:
+    kw = {f.name: getattr(args, f.name) for f in fields(LVDConfig)}
+    cfg = LVDConfig(**{**kw, 'out': kw['out'] or f"runs/lvd-{args.dataset}"})
+    m = train_lvd(cfg, progress=not args.quiet).metrics
+    print(f"test bpd {m['test_bpd']:.4f} (teacher ELBO {m['teacher_elbo_bpd']:.4f}, LVD bound {m['lvd_bound_bpd']:.4f}, "
+          f"{m['num_params']:,} parameters); results in {cfg.out}/")
+    return m
+
 
 # %% ../nbs/13_cli.ipynb #e718243c
 _D = TrainConfig()
@@ -109,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--dataset', default='digits', choices=('digits',) + IMAGE_DATASETS, help='images of the digits experiments (default: %(default)s)')
     r.add_argument('--data-root', help='folder with the files of an image dataset other than digits')
     r.add_argument('--max-items', type=int, help='use at most this many images per split')
+    _add_lvd_parser(sub)
     return p
 
 def config_from_args(args) -> TrainConfig:
@@ -127,8 +168,9 @@ def load_run(run) -> tuple:
     try: settings = json.loads((run / 'config.json').read_text())
     except ValueError as e: raise ValueError(f"{run / 'config.json'} is not a JSON file of settings ({e})") from None
     cfg = TrainConfig.from_dict(settings, str(run / 'config.json'))
-    fmt = load_file(run / 'best.pt', (CIRCUIT_FORMAT, GRAPH_FORMAT, MODEL_FORMAT))['format']
-    model = PAEModel.load(run / 'best.pt') if fmt == MODEL_FORMAT else load_circuit(run / 'best.pt')
+    fmt = load_file(run / 'best.pt', (CIRCUIT_FORMAT, GRAPH_FORMAT, LVD_FORMAT, MODEL_FORMAT))['format']
+    kinds = {MODEL_FORMAT: PAEModel, LVD_FORMAT: LVDCircuit}
+    model = kinds[fmt].load(run / 'best.pt') if fmt in kinds else load_circuit(run / 'best.pt')
     raw = load_data(cfg)
     data, st = prepare_data(raw, leaf_name(cfg, raw))
     return cfg, raw, data, st, model
@@ -159,6 +201,7 @@ def cmd_eval(args) -> dict:
             res['classifier_score'] = classifier_score(sampler, raw, n_per_class=max(1, args.num_samples // raw.num_classes))
         except TypeError as e: res['note'] = f'classifier score skipped: {e}'
     out = Path(args.run) / 'metrics.json'
+    res = {**(json.loads(out.read_text()) if out.is_file() else {}), **res}   # keeps what training wrote there
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res)); print(f"metrics written to {out}")
     return res
@@ -204,7 +247,8 @@ def cmd_reproduce(args) -> Path:
     print(f"tables and figures written to {out}/")
     return out
 
-COMMANDS = dict(train=cmd_train, grid=cmd_grid, eval=cmd_eval, sample=cmd_sample, bench=cmd_bench, reproduce=cmd_reproduce)
+COMMANDS = dict(train=cmd_train, grid=cmd_grid, eval=cmd_eval, sample=cmd_sample, bench=cmd_bench, reproduce=cmd_reproduce,
+                lvd=cmd_lvd)
 
 def main(argv=None) -> int:
     "Entry point of the `pcdiff` console script; returns the exit status."
