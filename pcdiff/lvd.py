@@ -130,7 +130,7 @@ def _sample(self, n:int=None, *, evidence=None, mpe=False, generator=None, seed=
     "Images `(n, F)`: clusters z from `p(z)` (given the evidence), then each patch from head z_i; NaN entries of `evidence` are filled."
     if not isinstance(mpe, bool): raise TypeError(f"mpe must be a bool, got {mpe!r}")
     if generator is not None and seed is not None: raise ValueError("give generator or seed, not both")
-    n, x = _sample_inputs(self, n, evidence, mpe)
+    n, x = _sample_inputs(self, n, evidence, mpe, None, seed)
     if seed is not None: generator = torch.Generator(self.prior.sum_logits.device).manual_seed(seed)
     ll, vals = (None, None) if x is None else self._up(x, mpe)
     z = self._draw_clusters(n, ll, vals, mpe=mpe, generator=generator)              # (n, L)

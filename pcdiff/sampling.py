@@ -19,6 +19,7 @@ def _check_bool(v, name):
 def _values_per_sample(c) -> int:
     "About how many values a top-down pass holds per sample: the choices of every layer (or node), and the values."
     if hasattr(c, 'num_nodes'): return c.num_features + 2 * c.num_nodes + c.num_edges   # a GraphCircuit
+    if hasattr(c, 'prior'): return _values_per_sample(c.prior) + c.num_positions * _values_per_sample(c.patches)   # LVD
     R, G, _ = c.leaves.regions.shape
     return c.num_features + R * G * c.config['num_leaves'] + sum(R * l.logits.shape[1] * l.in_channels ** 2 for l in c.layers)
 
@@ -30,14 +31,14 @@ def _sample_inputs(self, n, evidence, mpe, head, seed):
         check_int(n, 'n')
         check_memory(n * _values_per_sample(self), f"n={n} samples", next(self.parameters()).device)
     if evidence is None:
-        self._check_head(head, n)
+        if head is not None: self._check_head(head, n)
         if not mpe: return n, None
         return n, next(self.parameters()).new_full((n, self.num_features), float('nan'))
     x = self._check_x(evidence, 'evidence')
     if len(x) == 0: raise ValueError("evidence must have at least one row")
     if n is not None and n != len(x):
         raise ValueError(f"n must equal len(evidence) = {len(x)} when both are given, got n={n}")
-    self._check_head(head, len(x))
+    if head is not None: self._check_head(head, len(x))
     return len(x), x
 
 # %% ../nbs/08_sampling.ipynb #a24f3ff0
