@@ -18,7 +18,7 @@ from .metrics import get_feature_extractor, sample_distances, reconstruction_err
 from .losses import mmd2
 from .train import (TrainConfig, train, TrainingDiverged, load_data, prepare_data, leaf_name, read_checkpoint,
                           mean_log_likelihood, bpd, draw_samples, unwrap, PAPER_LRS, PAPER_BATCH_SIZES)
-from .objectives import build, PAEModel, NeuralModel
+from .objectives import build
 
 # %% auto #0
 __all__ = ['SYNTHETIC_COMPONENTS', 'SYNTHETIC_LRS', 'SYNTHETIC_KWARGS', 'CIRCUIT_OBJECTIVES', 'NEURAL_BASELINES',
@@ -44,7 +44,8 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
     m, F = unwrap(model).eval(), raw.num_features
     real_raw, real = getattr(raw, split), getattr(data, split)
     s = dict(num_params=m.num_params())
-    if not isinstance(m, NeuralModel) and not (raw.max_value is not None and leaf == 'gaussian'):
+    neural = cfg.objective in ('gan', 'mmdgan', 'vae')                                # generators without a likelihood
+    if not neural and not (raw.max_value is not None and leaf == 'gaussian'):
         ll = mean_log_likelihood(m, real); s.update(ll=ll, bpd=bpd(ll, F))       # (densities of standardized pixels: no bpd)
     if raw.shape is None:                                                             # points: MMD² on the unit scale
         unit = Standardizer.fit(raw.train.float()).transform
@@ -55,10 +56,10 @@ def score(model, cfg:TrainConfig, raw:Dataset, split:str='test', num_samples:int
     s.update(sample_distances(ext, real_raw, x, num_subsets=50, subset_size=min(len(real_raw), num_samples), seed=seed))
     mx = float(raw.max_value)
     with torch.no_grad():
-        if isinstance(m, PAEModel):
+        if cfg.objective == 'pae':
             s['recon_bce'] = reconstruction_error(real_raw, m.reconstruct(real, seed=seed).clamp(0, mx), mx)
             s['recon_bce_mpe'] = reconstruction_error(real_raw, m.reconstruct(real, mpe=True).clamp(0, mx), mx)
-        elif isinstance(m, NeuralModel) and m.kind == 'vae':
+        elif cfg.objective == 'vae':
             s['recon_bce'] = reconstruction_error(real_raw / mx, m.net.reconstruct(real / mx))
     return s
 
