@@ -319,7 +319,7 @@ class LVDConfig:
 RUN_FORMAT, OUTER_FORMAT = 'pcdiff.lvd-run/1', 'pcdiff.lvd-outer/1'
 _RUN_KEYS = tuple(k for k in LVDConfig.__dataclass_fields__ if k not in ('device', 'out', 'resume'))
 
-def _pack(c:GraphCircuit) -> dict: return dict(config=c.config, state=c.state_dict())
+def _pack(c:GraphCircuit) -> dict: return dict(config=c.config, state={k: v.cpu() for k, v in c.state_dict().items()})
 
 def _unpack(d:dict, device) -> GraphCircuit:
     c = GraphCircuit.from_config(d['config'])
@@ -538,6 +538,7 @@ def _run(cfg:LVDConfig, data:Dataset, out:Path, st:dict, device, rank:int, world
     st = st or dict(format=RUN_FORMAT, config=asdict(cfg), done=[], outer=None, patches=None, prior=None, finetune=None, history=[])
     def save():
         if main: atomic_save(st, out / 'lvd_state.pt')
+    save()                                                                           # a resume checks its settings first
     N, L = len(data.train), math.prod(data.shape[1:]) // P ** 2
     h = teacher.embed(data.train).reshape(N * L, -1)                                  # (N*L, D)
     xp = to_patches(data.train.float().to(device), data.shape, P).reshape(N * L, -1)  # (N*L, C*P*P)
