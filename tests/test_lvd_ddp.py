@@ -74,3 +74,17 @@ def test_growing_resumes_exactly_from_an_outer_clusters_checkpoint(tmp_path, tea
     again = train_lvd(_cfg(teacher, tmp_path / 'cut', resume=True), progress=False)
     for k, v in full.model.state_dict().items(): assert torch.equal(again.model.state_dict()[k], v), k
     assert torch.equal(again.labels, full.labels) and again.history == full.history
+
+
+def test_cli_under_torchrun_trains_the_teacher_once(tmp_path):
+    out = tmp_path / 'cli'
+    run = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'pcdiff.cli',
+                          'lvd', '--outer', '3', '--heads', '2', '--latents', '2', '--prior-latents', '2', '--em-epochs', '1',
+                          '--em-batch-size', '1024', '--finetune', 'em', '--finetune-epochs', '1', '--teacher-epochs', '1',
+                          '--codebook-size', '8', '--device', 'cpu', '--quiet', '--out', str(out)],
+                         env=_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count('test bpd') == 1                                   # process 0 reports
+    assert (out / 'teacher' / 'teacher.pt').is_file() and sorted(p.name for p in out.glob('lvd_outer*.pt')) == \
+        ['lvd_outer0.pt', 'lvd_outer1.pt', 'lvd_outer2.pt']
+    assert json.loads((out / 'metrics.json').read_text())['finetune'] == 'em'
