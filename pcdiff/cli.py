@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_cli.ipynb #fb708153
 from __future__ import annotations
-import argparse, json, math, sys
+import argparse, json, math, os, sys
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -35,8 +35,10 @@ _LVD_HELP = dict(
     em_stepsize_end='last EM step size (annealed linearly)', pseudocount='EM pseudo-counts per sum and leaf',
     prune='fraction of the sum edges pruned after each EM', share='grow the worst clusters until they hold this share',
     grow='flow threshold of the growing step, a fraction of the selected samples', grow_noise='noise on copied parameters',
-    finetune_epochs='Adam epochs on log p(x) of the whole circuit', lr='Adam learning rate of the fine-tuning',
-    batch_size='fine-tuning mini-batch size', teacher='a teacher.pt to distill from (default: train one into OUT/teacher)',
+    finetune_epochs='fine-tuning epochs on log p(x) of the whole circuit', lr='Adam learning rate of the fine-tuning',
+    finetune="fine-tuning of the whole circuit: 'adam' (--lr, --batch-size) or 'em', mini-batch EM (--em-batch-size, "
+             "--em-stepsize to --em-stepsize-end, --pseudocount)",
+    batch_size='Adam mini-batch size of the fine-tuning', teacher='a teacher.pt to distill from (default: train one into OUT/teacher)',
     teacher_epochs='epochs of the teacher trained when --teacher is not given', codebook_size='codes of that teacher',
     seed='random seed', device="'auto' (CUDA when present), 'cpu' or 'cuda[:i]'", out='output folder (default: runs/lvd-DATASET)',
     resume='continue the run in --out (same settings)')
@@ -45,7 +47,9 @@ def _add_lvd_parser(sub):
     "The `lvd` subcommand: one flag per `LVDConfig` field."
     p = sub.add_parser('lvd', help='latent variable distillation with progressive growing', description='Train (or load) '
                        'a teacher, distill an LVD circuit from it; writes best.pt, config.json, lvd.json, lvd_state.pt, '
-                       'metrics.json and metrics.jsonl to --out.')
+                       'lvd_outer{o}.pt, metrics.json and metrics.jsonl to --out. Under '
+                       'torchrun --nproc_per_node P -m pcdiff.cli lvd ... the '
+                       'outer clusters grow on P processes (the same result as one process), and process 0 writes the files.')
     for f in fields(LVDConfig):
         flag, d = '--' + f.name.replace('_', '-'), getattr(LVDConfig, f.name)
         if isinstance(d, bool): p.add_argument(flag, action='store_true', help=_LVD_HELP[f.name])
@@ -57,10 +61,10 @@ def cmd_lvd(args) -> dict:
     kw = {f.name: getattr(args, f.name) for f in fields(LVDConfig)}
     cfg = LVDConfig(**{**kw, 'out': kw['out'] or f"runs/lvd-{args.dataset}"})
     m = train_lvd(cfg, progress=not args.quiet).metrics
-    print(f"test bpd {m['test_bpd']:.4f} (teacher ELBO {m['teacher_elbo_bpd']:.4f}, LVD bound {m['lvd_bound_bpd']:.4f}, "
-          f"{m['num_params']:,} parameters); results in {cfg.out}/")
+    if int(os.environ.get('RANK', '0')) == 0:                                   # one line under torchrun
+        print(f"test bpd {m['test_bpd']:.4f} (teacher ELBO {m['teacher_elbo_bpd']:.4f}, LVD bound {m['lvd_bound_bpd']:.4f}, "
+              f"{m['num_params']:,} parameters); results in {cfg.out}/")
     return m
-
 
 # %% ../nbs/13_cli.ipynb #e718243c
 _D = TrainConfig()

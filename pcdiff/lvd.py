@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn, Tensor
 
 from .selection import select, check_int
@@ -16,19 +17,19 @@ from .leaves import Categorical
 from .circuit import atomic_save, load_file, conditional_log_prob, _check_mask
 from .graph import GraphCircuit
 from .hclt import hclt
-from .flows import EM, StepSize
+from .flows import EM, StepSize, _leaf_units, _leaf_stats
 from .sampling import _sample_inputs
 from .data import Dataset, IMAGE_DATASETS
 from .metrics import bits_per_dim, log_likelihoods
 from .growing import prune, grow
 from .teacher import (Teacher, TeacherConfig, train_teacher, teacher_elbo_bpd, check_image_shape, to_patches, from_patches,
-                      kmeans, nearest, _device)
-from .train import TrainConfig, load_data, seed_everything, write_logs, _tqdm, _write_text
+                      kmeans, nearest)
+from .train import TrainConfig, load_data, seed_everything, setup_device, write_logs, _tqdm, _write_text
 
 # %% auto #0
-__all__ = ['FORMAT', 'RUN_FORMAT', 'LVDCircuit', 'head_log_probs', 'em_fit', 'cluster_means', 'clusters_to_grow', 'match_copies',
-           'GrowState', 'grow_step', 'LVDConfig', 'read_run_state', 'load_teacher', 'assign', 'assign_grown',
-           'lvd_bound', 'lvd_metrics', 'LVDResult', 'train_lvd']
+__all__ = ['FORMAT', 'FINETUNE', 'RUN_FORMAT', 'OUTER_FORMAT', 'LVDCircuit', 'head_log_probs', 'em_fit', 'cluster_means',
+           'clusters_to_grow', 'match_copies', 'GrowState', 'grow_step', 'LVDConfig', 'read_run_state', 'load_teacher',
+           'assign', 'assign_grown', 'lvd_bound', 'lvd_metrics', 'LVDResult', 'lvd_stats', 'LVDEM', 'train_lvd']
 
 # %% ../nbs/24_lvd.ipynb #e0674171
 FORMAT = 'pcdiff.lvd/1'
@@ -169,6 +170,10 @@ def _load(cls, path, map_location='cpu') -> LVDCircuit:
 LVDCircuit.save, LVDCircuit.from_config, LVDCircuit.load = _save, _from_config, _load
 
 # %% ../nbs/24_lvd.ipynb #51e2fb50
+class _LocalEM(EM):
+    "EM on this process's data alone (`EM` sums its statistics over a `torch.distributed` group)."
+    def all_reduce(self): pass
+
 def head_log_probs(circuit:GraphCircuit, x:Tensor, batch_size:int=4096) -> Tensor:
     "`log p(x | head k)` `(N, K)` of the rows of `x` `(N, F)` under every head of `circuit`."
     with torch.no_grad():
@@ -178,7 +183,7 @@ def em_fit(circuit:GraphCircuit, x:Tensor, y:Tensor=None, epochs:int=10, batch_s
            pseudocount:float=0.1, seed:int=0, progress:bool=False, desc:str='EM') -> float:
     "Mini-batch EM on `x` `(N, F)` (labels `y` `(N,)` select the heads), step size annealed linearly; the last epoch's mean log-likelihood."
     N, g = len(x), torch.Generator().manual_seed(seed)
-    em = EM(circuit, StepSize(stepsize[0], stepsize[1], max(1, epochs * math.ceil(N / batch_size)), 'linear'), pseudocount=pseudocount)
+    em = _LocalEM(circuit, StepSize(stepsize[0], stepsize[1], max(1, epochs * math.ceil(N / batch_size)), 'linear'), pseudocount=pseudocount)
     for e in _tqdm(range(epochs), progress, desc):
         perm, total = torch.randperm(N, generator=g).to(x.device), 0.
         for i in range(0, N, batch_size):
@@ -253,6 +258,8 @@ def grow_step(state:GrowState, x:Tensor, h:Tensor, max_heads:int, cfg, progress:
     return GrowState(c, y, s + 1, (state.history or []) + [rec])
 
 # %% ../nbs/24_lvd.ipynb #db7b2040
+FINETUNE = ('adam', 'em')
+
 @dataclass
 class LVDConfig:
     "Settings of an LVD run (all JSON-able)."
@@ -275,7 +282,8 @@ class LVDConfig:
     share: float = 0.4               # grow the worst clusters until they hold this share of the samples
     grow: float = 0.01               # Algorithm 1's flow threshold, a fraction of the selected samples
     grow_noise: float = 0.0          # noise on the copied parameters
-    finetune_epochs: int = 20        # Adam on log p(x) of the whole circuit
+    finetune_epochs: int = 20        # fine-tuning epochs on log p(x) of the whole circuit
+    finetune: str = 'adam'           # 'adam' (lr, batch_size) or 'em': mini-batch EM (em_stepsize.., em_batch_size, pseudocount)
     lr: float = 0.05
     batch_size: int = 64
     teacher: str | None = None       # a teacher.pt; None: a teacher is trained first (into OUT/teacher)
@@ -290,6 +298,7 @@ class LVDConfig:
         "Raise a `ValueError` naming the first invalid setting."
         if self.dataset not in ('digits',) + IMAGE_DATASETS:
             raise ValueError(f"dataset must be an image dataset, one of {('digits',) + IMAGE_DATASETS}, got {self.dataset!r}")
+        if self.finetune not in FINETUNE: raise ValueError(f"finetune must be one of {FINETUNE}, got {self.finetune!r}")
         for k in ('patch', 'outer', 'heads', 'latents', 'prior_latents', 'em_epochs', 'em_batch_size', 'batch_size',
                   'teacher_epochs', 'codebook_size'): check_int(getattr(self, k), k)
         check_int(self.finetune_epochs, 'finetune_epochs', 0); check_int(self.seed, 'seed', 0)
@@ -307,20 +316,20 @@ class LVDConfig:
     num_clusters = property(lambda self: self.outer * self.heads)
 
 # %% ../nbs/24_lvd.ipynb #2cd2ec51
-RUN_FORMAT = 'pcdiff.lvd-run/1'
+RUN_FORMAT, OUTER_FORMAT = 'pcdiff.lvd-run/1', 'pcdiff.lvd-outer/1'
 _RUN_KEYS = tuple(k for k in LVDConfig.__dataclass_fields__ if k not in ('device', 'out', 'resume'))
 
-def _pack(c:GraphCircuit) -> dict: return dict(config=c.config, state=c.state_dict())
+def _pack(c:GraphCircuit) -> dict: return dict(config=c.config, state={k: v.cpu() for k, v in c.state_dict().items()})
 
 def _unpack(d:dict, device) -> GraphCircuit:
     c = GraphCircuit.from_config(d['config'])
     c.load_state_dict(d['state'])
     return c.to(device)
 
-def read_run_state(path, cfg:LVDConfig) -> dict:
-    "The LVD checkpoint at `path`; a `ValueError` if it is not one or was made with other settings than `cfg`."
-    st = load_file(path, RUN_FORMAT)
-    diff = [k for k in _RUN_KEYS if st['config'].get(k) != getattr(cfg, k)]
+def read_run_state(path, cfg:LVDConfig, fmt:str=RUN_FORMAT) -> dict:
+    "The LVD checkpoint at `path` (of the run, or with `OUTER_FORMAT` of one outer cluster); a `ValueError` if it is not one or was made with other settings than `cfg`."
+    st, fields = load_file(path, fmt), LVDConfig.__dataclass_fields__
+    diff = [k for k in _RUN_KEYS if st['config'].get(k, fields[k].default) != getattr(cfg, k)]
     if diff: raise ValueError(f"{path} holds an LVD run made with other settings (differs in {', '.join(diff)}); "
                               "use the same settings to resume, or another output folder")
     return st
@@ -331,13 +340,17 @@ def load_teacher(cfg:LVDConfig, data:Dataset) -> Teacher:
     t.check_data(data, cfg.patch)
     return t
 
-def _teacher(cfg:LVDConfig, data:Dataset, out:Path, progress:bool) -> Teacher:
-    "The given teacher, or one trained (resumed) in `out/teacher`."
+def _teacher(cfg:LVDConfig, data:Dataset, out:Path, progress:bool, rank:int=0, world:int=1) -> Teacher:
+    "The given teacher, or one trained (resumed) in `out/teacher` by process 0 and sent to the other processes."
     if cfg.teacher is not None: return load_teacher(cfg, data)
-    tc = TeacherConfig(dataset=cfg.dataset, root=cfg.root, download=cfg.download, max_items=cfg.max_items, patch=cfg.patch,
-                       codebook_size=cfg.codebook_size, epochs=cfg.teacher_epochs, seed=cfg.seed, device=cfg.device,
-                       out=None if out is None else str(out / 'teacher'), resume=cfg.resume)
-    return train_teacher(tc, data, progress).teacher
+    t = [None]
+    if rank == 0:
+        tc = TeacherConfig(dataset=cfg.dataset, root=cfg.root, download=cfg.download, max_items=cfg.max_items, patch=cfg.patch,
+                           codebook_size=cfg.codebook_size, epochs=cfg.teacher_epochs, seed=cfg.seed, device=cfg.device,
+                           out=None if out is None else str(out / 'teacher'), resume=cfg.resume)
+        t = [train_teacher(tc, data, progress).teacher.cpu()]
+    if world > 1: dist.broadcast_object_list(t, 0)
+    return t[0]
 
 # %% ../nbs/24_lvd.ipynb #e4d0db27
 def assign(h:Tensor, centres:Tensor) -> Tensor:
@@ -380,8 +393,24 @@ class LVDResult:
     out: Path | None
     config: LVDConfig
 
-def _heads(cfg, xp, h, leaf, st, save, progress, device) -> tuple:
-    "The K-headed patch circuit and the cluster of every training patch: one-shot K-means, or progressive growing per outer cluster."
+def _grow_outer(cfg, o:int, xp:Tensor, h:Tensor, leaf, out:Path, progress:bool, device) -> dict:
+    "Outer cluster `o` grown from one head to `cfg.heads` on its patches `xp` `(N_o, P)` with embeddings `h` `(N_o, D)`; checkpointed in `out/lvd_outer{o}.pt` after every step, resumed from it."
+    path = None if out is None else out / f'lvd_outer{o}.pt'
+    if path is not None and path.exists():
+        d = read_run_state(path, cfg, OUTER_FORMAT)
+        if d['done']: return d
+        gs = GrowState(_unpack(d['circuit'], device), d['labels'].to(device), d['step'], d['history'])
+    else: gs = GrowState(hclt(xp.cpu(), cfg.latents, leaf, seed=cfg.seed + o).to(device),
+                         torch.zeros(len(xp), dtype=torch.long, device=device), 0, [])
+    while True:
+        gs = grow_step(gs, xp, h, cfg.heads, cfg, progress, f'outer cluster {o + 1}/{cfg.outer}, step {gs.step + 1}, {gs.circuit.num_heads} heads: EM')
+        d = dict(format=OUTER_FORMAT, config=asdict(cfg), outer=o, circuit=_pack(gs.circuit), labels=gs.labels.cpu(), step=gs.step,
+                 history=gs.history, done='grown' not in gs.history[-1])
+        if path is not None: atomic_save(d, path)
+        if d['done']: return d
+
+def _heads(cfg, xp, h, leaf, st, out, progress, device, rank=0, world=1) -> tuple:
+    "The K-headed patch circuit and the cluster of every training patch: one-shot K-means, or progressive growing per outer cluster (process `rank` of `world` grows those with `o % world == rank`, then all are gathered)."
     if cfg.one_shot:
         y = kmeans(h, cfg.num_clusters, seed=cfg.seed)[1]
         pc = hclt(xp.cpu(), cfg.latents, leaf, num_heads=cfg.num_clusters, seed=cfg.seed).to(device)
@@ -390,20 +419,12 @@ def _heads(cfg, xp, h, leaf, st, save, progress, device) -> tuple:
         return pc, y, [dict(stage='heads', heads=pc.num_heads, params=pc.num_params(), fit_ll=ll)]
     if st.get('outer') is None: st['outer'] = kmeans(h, cfg.outer, seed=cfg.seed)[1].cpu()
     outer = st['outer'].to(device)
-    for o in range(len(st['done']), cfg.outer):
-        sel, cur = outer == o, st['current']
-        gs = GrowState(_unpack(cur['circuit'], device), cur['labels'].to(device), cur['step'], cur['history']) if cur else \
-            GrowState(hclt(xp[sel].cpu(), cfg.latents, leaf, seed=cfg.seed + o).to(device),
-                      torch.zeros(int(sel.sum()), dtype=torch.long, device=device), 0, [])
-        while True:
-            gs = grow_step(gs, xp[sel], h[sel], cfg.heads, cfg, progress,
-                           f'outer cluster {o + 1}/{cfg.outer}, step {gs.step + 1}, {gs.circuit.num_heads} heads: EM')
-            done = 'grown' not in gs.history[-1]
-            packed = dict(circuit=_pack(gs.circuit), labels=gs.labels.cpu(), step=gs.step, history=gs.history)
-            st['current'] = None if done else packed
-            if done: st['done'].append(packed)
-            save()
-            if done: break
+    grown = {o: _grow_outer(cfg, o, xp[outer == o], h[outer == o], leaf, out, progress, device) for o in range(rank, cfg.outer, world)}
+    if world > 1:
+        parts = [None] * world
+        dist.all_gather_object(parts, grown)
+        grown = {o: d for p in parts for o, d in p.items()}
+    st['done'] = [grown[o] for o in range(cfg.outer)]
     circuits = [_unpack(d['circuit'], 'cpu') for d in st['done']]
     pc = GraphCircuit([r for c in circuits for r in c.to_nodes()], xp.shape[1]).to(device)
     y, off = torch.empty(len(xp), dtype=torch.long, device=device), 0
@@ -411,25 +432,64 @@ def _heads(cfg, xp, h, leaf, st, save, progress, device) -> tuple:
         y[outer == o] = d['labels'].to(device) + off; off += c.num_heads
     return pc, y, [dict(stage='growing', outer=o, **r) for o, d in enumerate(st['done']) for r in d['history']]
 
+# %% ../nbs/24_lvd.ipynb #em0lvd02
+def lvd_stats(model:LVDCircuit, x:Tensor) -> tuple:
+    "Expected counts of checked images `x` `(N, F)` as `EM` holds them, `[edge flows (E,), leaf statistics per input group]`, for the patch circuit and for the prior (its inputs' bins: the flows into the heads), and `log p(x)` `(N,)`."
+    pc, pr = model.patches, model.prior
+    xp = to_patches(x, model.image_shape, model.patch).reshape(-1, pc.num_features)              # (N L, P)
+    lw_p, lv_p, lw_q, lt = [t.detach().requires_grad_() for t in (pc.edge_log_weights(), pc._leaf_values(xp),
+                            pr.edge_log_weights(), pr.input_groups[0].natural()[:, 0, 0])]      # (E,), (M, N L), (E',), (M', K)
+    ll = pc._values(xp, lw_p, lv_p, heads=True).T.view(len(x), model.num_positions, model.num_clusters)   # (N, L, K)
+    ev = (ll[:, pr.input_vars[0]] + lt).logsumexp(2).T                                       # (M', N) soft evidence
+    lp = pr._values(None, lw_q, ev, heads=True)[0]                                           # (N,)
+    g_wp, g_vp, g_wq, g_t = torch.autograd.grad(lp.sum(), [lw_p, lv_p, lw_q, lt])
+    r = g_vp.T                                                                               # (N L, M) input flows
+    patches = [g_wp.clamp_min(0)] + [_leaf_stats(leaf, xp[:, v], r[:, s, None, None]) for leaf, s, v in _leaf_units(pc)]
+    prior = [g_wq.clamp_min(0), torch.cat([g_t, g_t.sum(1, keepdim=True)], 1).clamp_min(0)[:, None, None]]   # (M', 1, 1, K+1)
+    return patches, prior, lp.detach()
+
+class LVDEM:
+    "Mini-batch EM on a whole `LVDCircuit`: the `lvd_stats` of a batch, then the M-step of `EM` on each of its circuits."
+    def __init__(self, model:LVDCircuit, stepsize:float|StepSize=0.1, pseudocount:float=0.0):
+        if not isinstance(model, LVDCircuit): raise TypeError(f"model must be an LVDCircuit, got {type(model).__name__}")
+        self.model, self.ems = model, [_LocalEM(c, stepsize, pseudocount=pseudocount) for c in (model.patches, model.prior)]
+
+    stepsize = property(lambda self: self.ems[0].stepsize, doc="The step size of the next update.")
+    def state_dict(self) -> dict: return dict(patches=self.ems[0].state_dict(), prior=self.ems[1].state_dict())
+    def load_state_dict(self, state:dict):
+        for em, k in zip(self.ems, ('patches', 'prior')): em.load_state_dict(state[k])
+
+    def step(self, x) -> Tensor:
+        "One EM update on the images `x` `(B, F)`; their `log p(x)` `(B,)` before it."
+        *stats, lp = lvd_stats(self.model, self.model._check_x(x))
+        for em, st in zip(self.ems, stats): em.stats = st; em.update()
+        return lp
+
 # %% ../nbs/24_lvd.ipynb #838ca6de
 def _finetune(model:LVDCircuit, data:Dataset, cfg:LVDConfig, st:dict, save, progress:bool) -> list:
-    "Adam on `log p(x)` of the whole circuit; keeps the parameters of the best validation log-likelihood; one checkpoint per epoch."
-    opt, g = torch.optim.Adam(model.parameters(), lr=cfg.lr), torch.Generator().manual_seed(cfg.seed)
+    "Adam or EM (`cfg.finetune`) on `log p(x)` of the whole circuit; keeps the parameters of the best validation log-likelihood; one checkpoint per epoch."
+    x, g, em = data.train.float(), torch.Generator().manual_seed(cfg.seed), cfg.finetune == 'em'
+    B = cfg.em_batch_size if em else cfg.batch_size
+    opt = LVDEM(model, StepSize(cfg.em_stepsize, cfg.em_stepsize_end, max(1, cfg.finetune_epochs * math.ceil(len(x) / B)), 'linear'),
+                cfg.pseudocount) if em else torch.optim.Adam(model.parameters(), lr=cfg.lr)
     valid = lambda: float(log_likelihoods(model, data.valid, 256).mean())
-    ft = st.get('finetune') or dict(epoch=0, best=valid(), best_state=model.state_dict(), history=[])
+    state = lambda: {k: v.clone() for k, v in model.state_dict().items()}
+    ft = st.get('finetune') or dict(epoch=0, best=valid(), best_state=state(), history=[])
     if ft['epoch']:
         model.load_state_dict(ft['model']); opt.load_state_dict(ft['optimizer']); g.set_state(ft['loader'])
-    x, B = data.train.float(), cfg.batch_size
     for epoch in range(ft['epoch'] + 1, cfg.finetune_epochs + 1):
         perm, total = torch.randperm(len(x), generator=g), 0.
-        for i in _tqdm(range(0, len(x), B), progress, f'fine-tuning epoch {epoch}/{cfg.finetune_epochs}'):
-            loss = -model.log_prob(x[perm[i:i + B]]).mean()
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            total += float(loss.detach()) * len(perm[i:i + B])
+        for i in _tqdm(range(0, len(x), B), progress, f'fine-tuning ({cfg.finetune}) epoch {epoch}/{cfg.finetune_epochs}'):
+            xb = x[perm[i:i + B]]
+            if em: lp = opt.step(xb)
+            else:
+                lp = model.log_prob(xb)
+                opt.zero_grad(set_to_none=True); (-lp.mean()).backward(); opt.step()
+            total += float(lp.detach().sum())
         vll = valid()
-        if vll > ft['best']: ft['best'], ft['best_state'] = vll, {k: v.clone() for k, v in model.state_dict().items()}
-        ft['history'] = ft['history'] + [dict(stage='finetune', epoch=epoch, train_ll=-total / len(x), valid_ll=vll)]
-        st['finetune'] = dict(ft, epoch=epoch, model=model.state_dict(), optimizer=opt.state_dict(), loader=g.get_state())
+        if vll > ft['best']: ft['best'], ft['best_state'] = vll, state()
+        ft['history'] = ft['history'] + [dict(stage='finetune', epoch=epoch, train_ll=total / len(x), valid_ll=vll)]
+        st['finetune'] = dict(ft, epoch=epoch, model=state(), optimizer=opt.state_dict(), loader=g.get_state())
         ft = st['finetune']; save()
     model.load_state_dict(ft['best_state'])
     return ft['history']
@@ -442,16 +502,15 @@ def _train_config(cfg:LVDConfig) -> dict:
 
 # %% ../nbs/24_lvd.ipynb #6e022912
 def train_lvd(cfg:LVDConfig=None, data:Dataset=None, progress:bool=True) -> LVDResult:
-    "Teacher, clusters, the K-headed patch circuit, p(z) and fine-tuning as configured in `cfg`; see the text for the files and resuming."
+    "Teacher, clusters, the K-headed patch circuit, p(z) and fine-tuning as configured in `cfg`, on one process or under `torchrun`; see the text for the files, resuming and processes."
     cfg = LVDConfig() if cfg is None else cfg
     if not isinstance(cfg, LVDConfig): raise TypeError(f"cfg must be an LVDConfig, got {type(cfg).__name__}")
     cfg.check()
     if cfg.num_clusters < 2: raise ValueError(f"outer * heads must be at least 2 clusters, got {cfg.outer} * {cfg.heads}")
-    device = _device(cfg.device)
     data = load_data(cfg) if data is None else data
     if data.name != cfg.dataset: raise ValueError(f"data is {data.name!r} but cfg.dataset is {cfg.dataset!r}")
     if data.shape is None or data.max_value is None: raise ValueError(f"LVD needs integer images; {data.name} has shape {data.shape}")
-    (C, H, W), P = check_image_shape(data.shape, cfg.patch), cfg.patch
+    check_image_shape(data.shape, cfg.patch)
     out, st = (Path(cfg.out) if cfg.out else None), None
     if out is not None and (out / 'lvd_state.pt').exists():
         if not cfg.resume: raise ValueError(f"{out} already holds an LVD run (lvd_state.pt); pass resume=True (--resume) "
@@ -461,21 +520,30 @@ def train_lvd(cfg:LVDConfig=None, data:Dataset=None, progress:bool=True) -> LVDR
             (out / f).exists() for f in ('best.pt', 'last.pt', 'config.json', 'lvd.json')):
         raise ValueError(f"{out} already holds another run; choose another output folder")
     if cfg.teacher is not None: load_teacher(cfg, data)                              # a clear error before any work
+    device, rank, world, own_group = setup_device(cfg.device)
+    try: return _run(cfg, data, out, st, device, rank, world, progress and rank == 0)
+    finally:
+        if own_group: dist.destroy_process_group()
+
+def _run(cfg:LVDConfig, data:Dataset, out:Path, st:dict, device, rank:int, world:int, progress:bool) -> LVDResult:
+    "`train_lvd` after its checks, on process `rank` of `world`: every process ends with the same circuit; process 0 writes the files."
+    main, P = out is not None and rank == 0, cfg.patch
+    teacher = _teacher(cfg, data, out, progress, rank, world).to(device).eval()
     seed_everything(cfg.seed)
-    teacher = _teacher(cfg, data, out, progress).to(device).eval()
-    if out is not None:
+    if main:
         out.mkdir(parents=True, exist_ok=True)
         _write_text(out / 'lvd.json', json.dumps(asdict(cfg), indent=1))
         _write_text(out / 'config.json', json.dumps(_train_config(cfg), indent=1))
-    st = st or dict(format=RUN_FORMAT, config=asdict(cfg), done=[], current=None, outer=None, patches=None, prior=None,
-                    finetune=None, history=[])
+    if world > 1: dist.barrier()                                                     # OUT exists before anyone writes to it
+    st = st or dict(format=RUN_FORMAT, config=asdict(cfg), done=[], outer=None, patches=None, prior=None, finetune=None, history=[])
     def save():
-        if out is not None: atomic_save(st, out / 'lvd_state.pt')
-    N, L = len(data.train), H * W // P ** 2
+        if main: atomic_save(st, out / 'lvd_state.pt')
+    save()                                                                           # a resume checks its settings first
+    N, L = len(data.train), math.prod(data.shape[1:]) // P ** 2
     h = teacher.embed(data.train).reshape(N * L, -1)                                  # (N*L, D)
     xp = to_patches(data.train.float().to(device), data.shape, P).reshape(N * L, -1)  # (N*L, C*P*P)
     if st['patches'] is None:
-        pc, y, hist = _heads(cfg, xp, h, Categorical(num_bins=data.max_value + 1), st, save, progress, device)
+        pc, y, hist = _heads(cfg, xp, h, Categorical(num_bins=data.max_value + 1), st, out, progress, device, rank, world)
         st.update(patches=_pack(pc), labels=y.cpu(), history=hist); save()
     pc, y = _unpack(st['patches'], device), st['labels'].to(device)
     K, z = pc.num_heads, st['labels'].view(N, L)
@@ -495,9 +563,9 @@ def train_lvd(cfg:LVDConfig=None, data:Dataset=None, progress:bool=True) -> LVDR
     metrics = dict(test_bpd=after['bpd'], teacher_elbo_bpd=teacher_elbo_bpd(teacher, data.test, 'learned')['bpd'],
                    lvd_bound_bpd=before['lvd_bound_bpd'], lvd_test_bpd=before['bpd'], finetuned_lvd_bound_bpd=after['lvd_bound_bpd'],
                    num_params=model.num_params(), num_clusters=K, patch_params=pc.num_params(), prior_params=model.prior.num_params(),
-                   method='one-shot LVD' if cfg.one_shot else 'LVD-PG', finetune='adam')
+                   method='one-shot LVD' if cfg.one_shot else 'LVD-PG', finetune=cfg.finetune)
     history = st['history'] + hist
-    if out is not None:
+    if main:
         model.save(out / 'best.pt')
         write_logs([{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in history], out)
         for f in ('metrics.json', 'result.json'): _write_text(out / f, json.dumps(metrics, indent=1))

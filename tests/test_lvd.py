@@ -131,6 +131,7 @@ def test_bad_input_fails_before_any_work(tmp_path, capsys):
     with pytest.raises(ValueError, match='outer must be an int >= 1'): train_lvd(_cfg(tmp_path, tmp_path / 'a', outer=0), progress=False)
     with pytest.raises(ValueError, match='heads must be an int >= 1'): train_lvd(_cfg(tmp_path, tmp_path / 'a', heads=-1), progress=False)
     with pytest.raises(ValueError, match='at least 2 clusters'): train_lvd(_cfg(tmp_path, tmp_path / 'a', outer=1, heads=1), progress=False)
+    with pytest.raises(ValueError, match='finetune must be one of'): train_lvd(_cfg(tmp_path, tmp_path / 'a', finetune='Adam'), progress=False)
     assert not (tmp_path / 'a').exists()
     digits = TeacherConfig(patch=2, codebook_size=4, embed_dim=2, width=8, epochs=1, device='cpu', out=str(tmp_path / 't'))
     train_teacher(digits, progress=False)
@@ -145,6 +146,9 @@ def test_bad_input_fails_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(['lvd', '--dataset', 'mnist', '--root', str(tmp_path), '--patch', '3', '--out', str(tmp_path / 'a')])
     assert e.value.code == 2 and 'patch=3 must divide' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(['lvd', '--dataset', 'mnist', '--root', str(tmp_path), '--finetune', 'sgd', '--out', str(tmp_path / 'a')])
+    assert e.value.code == 2 and "finetune must be one of ('adam', 'em'), got 'sgd'" in capsys.readouterr().err
     mine = tmp_path / 'mine'; mine.mkdir(); (mine / 'config.json').write_text('{"mine": 1}')
     with pytest.raises(ValueError, match='already holds another run'): train_lvd(_cfg(tmp_path, mine), progress=False)
     assert (mine / 'config.json').read_text() == '{"mine": 1}'
