@@ -18,7 +18,6 @@ from .circuit import atomic_save, load_file, conditional_log_prob, _check_mask
 from .graph import GraphCircuit
 from .hclt import hclt
 from .flows import EM, StepSize, _leaf_units, _leaf_stats
-from .sampling import _sample_inputs
 from .data import Dataset, IMAGE_DATASETS
 from .metrics import bits_per_dim, log_likelihoods
 from .growing import prune, grow
@@ -111,33 +110,49 @@ LVDCircuit._up, LVDCircuit.log_prob, LVDCircuit.forward, LVDCircuit.cluster_post
 LVDCircuit.conditional_log_prob = conditional_log_prob
 
 # %% ../nbs/24_lvd.ipynb #8ee43172
+from .circuit import Circuit
+from .sampling import sample
+
 class _InputMass:
     "A graph circuit whose top-down pass (`GraphCircuit._down`) ends with the mass `(M, N)` of its input nodes."
     def __init__(self, circuit:GraphCircuit): self.circuit = circuit
     def __getattr__(self, name): return getattr(self.circuit, name)
     def _mix_leaves(self, mass:Tensor, **kw) -> Tensor: return mass
 
-def _draw_clusters(self, n:int, ll:Tensor=None, vals:Tensor=None, **select_kw) -> Tensor:
-    "Clusters `(n, L)` from a top-down pass through the prior (given its node values `vals` and the patches' `ll` `(n, L, K)`)."
-    heads = self.prior.sum_logits.new_ones(n, 1)
+def _draw_clusters(self, heads:Tensor, ll:Tensor=None, vals:Tensor=None, **select_kw) -> Tensor:
+    "Clusters `(n, L, K)`, one-hot or relaxed, from a top-down pass through the prior below `heads` `(n, 1)` (given its node values `vals` and the patches' `ll` `(n, L, K)`)."
     mass = GraphCircuit._down(_InputMass(self.prior), heads, vals, **select_kw)     # (M, n), one input per position
-    vars_, logits = self.prior.input_vars[0], self.prior.input_groups[0].natural()[:, 0, 0]   # (M,), (M, K)
-    logits = logits if ll is None else logits + ll[:, vars_]                         # (M, K) or (n, M, K)
-    post = mass.new_zeros(n, self.num_positions, self.num_clusters).index_add_(1, vars_, mass.T[..., None] * logits)
-    return select(post, 2, **select_kw).argmax(2)
+    vars_, probs = self.prior.input_vars[0], self.prior.input_groups[0].probs[:, 0, 0]   # (M,), (M, K)
+    mixed = mass.new_zeros(len(heads), self.num_positions, self.num_clusters).index_add(1, vars_, mass.T[..., None] * probs)
+    logits = mixed.clamp_min(1e-12).log()                                           # (n, L, K) as Categorical.draw
+    return select(logits if ll is None else logits + ll, 2, **select_kw)
 
-@torch.no_grad()
-def _sample(self, n:int=None, *, evidence=None, mpe=False, generator=None, seed=None) -> Tensor:
-    "Images `(n, F)`: clusters z from `p(z)` (given the evidence), then each patch from head z_i; NaN entries of `evidence` are filled."
-    if not isinstance(mpe, bool): raise TypeError(f"mpe must be a bool, got {mpe!r}")
-    if generator is not None and seed is not None: raise ValueError("give generator or seed, not both")
-    n, x = _sample_inputs(self, n, evidence, mpe, None, seed)
-    if seed is not None: generator = torch.Generator(self.prior.sum_logits.device).manual_seed(seed)
-    ll, vals = (None, None) if x is None else self._up(x, mpe)
-    z = self._draw_clusters(n, ll, vals, mpe=mpe, generator=generator)              # (n, L)
-    xp = None if x is None else to_patches(x, self.image_shape, self.patch).reshape(n * self.num_positions, -1)
-    out = self.patches.sample(n * self.num_positions, evidence=xp, head=z.flatten(), mpe=mpe, generator=generator)
-    return from_patches(out.view(n, self.num_positions, -1), self.image_shape, self.patch)
+class _Sampled:
+    "An LVD circuit as `Circuit.sample` drives it: one head; the bottom-up pass keeps both circuits' node values, the top-down pass draws z, then the patches below heads z."
+    num_heads = 1
+    _head_choice, _check_head = Circuit._head_choice, Circuit._check_head
+    def __init__(self, model:LVDCircuit): self.model = model
+    def __getattr__(self, name): return getattr(self.model, name)
+
+    def _up(self, x:Tensor, mpe=False, keep=True) -> tuple:
+        "`None` (one head) and the patches' `ll` `(n, L, K)`, the prior's and the patch circuit's node values at `x` `(n, F)`."
+        m = self.model
+        xp = to_patches(x, m.image_shape, m.patch).flatten(0, 1)                     # (n*L, P)
+        root, pvals = m.patches._up(xp, mpe=mpe, keep=True)                          # (n*L, K), (nodes + 1, n*L)
+        ll = root.view(len(x), m.num_positions, m.num_clusters)
+        return None, (ll, m.prior._values(None, leaf_values=m.evidence(ll, mpe), mpe=mpe), pvals)
+
+    def _down(self, heads:Tensor, lls=None, leaf_kw=None, **select_kw) -> Tensor:
+        "Images `(n, F)` below `heads` `(n, 1)`: z from the prior, then every patch below its (relaxed) head choice z_i."
+        m = self.model
+        ll, vals, pvals = (None, None, None) if lls is None else lls
+        z = m._draw_clusters(heads, ll, vals, **select_kw)                          # (n, L, K)
+        out = m.patches._down(z.flatten(0, 1), pvals, leaf_kw, **select_kw)          # (n*L, P)
+        return from_patches(out.view(len(heads), m.num_positions, -1), m.image_shape, m.patch)
+
+def _sample(self, n:int=None, **kwargs) -> Tensor:
+    "Images `(n, F)` by `Circuit.sample` and its keywords (`evidence`, `mpe`, `differentiable`, `tau`, `hard`, `leaf_tau`, `generator`, `seed`): z from `p(z)`, then each patch from head z_i."
+    return sample(_Sampled(self), n, **kwargs)
 
 def _mpe(self, x) -> Tensor:
     "`x` `(N, F)` with its NaN entries filled by the most probable explanation (max-product over z and the missing pixels)."
