@@ -227,9 +227,10 @@ def _update_leaf(leaf:Leaf, st:Tensor, s:float, alpha:float, eps:float):
         leaf.mean.copy_(mean)
         return
     ok, total = n + alpha > 1e-12, (n + alpha).clamp_min(1e-30)
-    if isinstance(leaf, Categorical):                                    # alpha / B pseudo-counts per bin
-        p = _mix(leaf.probs, (t + alpha / leaf.num_bins) / total[..., None], ok[..., None], s).clamp(eps, 1)
-        leaf.logits.copy_((p / p.sum(-1, keepdim=True)).log())
+    if isinstance(leaf, Categorical):                                    # alpha / B pseudo-counts per bin, in place
+        em = (t + alpha / leaf.num_bins).div_(total[..., None])
+        p = leaf.probs.lerp_(em, ok[..., None].to(em.dtype) * s).clamp_(eps, 1)    # (1 - s) old + s em where ok
+        leaf.logits.copy_(p.div_(p.sum(-1, keepdim=True)).log_())
         return
     trials = leaf.total_count if isinstance(leaf, Binomial) else 1      # Bernoulli, Binomial: alpha / 2 successes
     p = _mix(leaf.probs, (t[..., 0] / trials + alpha / 2) / total, ok, s).clamp(eps, 1 - eps)

@@ -263,6 +263,8 @@ class GraphCircuit(nn.Module):
             self._fused.append(fused)
         self._fused = [(bool(p) and all(i in fused_prods for i in range(a, a + p[1])), f)
                        for (a, _, p, _), f in zip(self._levels, self._fused)]     # (products all fused, fused buckets)
+        live = [(a + (p[1] if skip else 0), n) for (a, n, p, _), (skip, _) in zip(self._levels, self._fused)]
+        self._live = [r for r in live if r[0] < r[1]] + [(self.num_nodes, self.num_nodes + 1)]   # rows log_prob's backward reads
         ip = _input_products(config, list(self.input_groups), reads, fused_prods)
         self._input_plan, self._read_groups = ip['plan'], ip['read']
         first = config['layers'][0]['products'] if config['layers'] else []
@@ -489,9 +491,12 @@ class _Upward(torch.autograd.Function):
         c, (buf, lw) = ctx.circuit, ctx.saved_tensors
         N = grad.shape[1]
         if not ctx.heads: G = grad.clone()                                   # all nodes
-        elif ctx.inputs:                                                    # no rows for the unread input nodes
+        elif ctx.fuse:                                                      # no rows for fused products, unread inputs
             G = buf.new_empty(len(buf), N)
-            G[c.num_inputs:].zero_(); G.index_fill_(0, c.input_rows, 0.).index_add_(0, c.roots, grad)
+            for lo, hi in c._live: G[lo:hi].zero_()
+            if ctx.inputs: G.index_fill_(0, c.input_rows, 0.)
+            else: G[:c.num_inputs].zero_()
+            G.index_add_(0, c.roots, grad)
         else: G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad)
         glw, gpv = torch.zeros_like(lw), None
         for d, level, kept, (skip, fused) in zip(range(len(c._levels) - 1, -1, -1), reversed(c._levels), reversed(ctx.keep), reversed(c._fused)):
