@@ -263,6 +263,11 @@ class GraphCircuit(nn.Module):
             self._fused.append(fused)
         self._fused = [(bool(p) and all(i in fused_prods for i in range(a, a + p[1])), f)
                        for (a, _, p, _), f in zip(self._levels, self._fused)]     # (products all fused, fused buckets)
+        self._edge_runs = []                                              # [offset, edges, children]: sums alike
+        for *_, buckets in self._levels:
+            for _, eo, B, k, c, _ in buckets:
+                if self._edge_runs and self._edge_runs[-1][2] == c: self._edge_runs[-1][1] += B * k * c
+                else: self._edge_runs.append([eo, B * k * c, c])
         live = [(a + (p[1] if skip else 0), n) for (a, n, p, _), (skip, _) in zip(self._levels, self._fused)]
         self._live = [r for r in live if r[0] < r[1]] + [(self.num_nodes, self.num_nodes + 1)]   # rows log_prob's backward reads
         ip = _input_products(config, list(self.input_groups), reads, fused_prods)
@@ -356,11 +361,9 @@ def _group_log_prob(leaf:Leaf, table:Tensor, xv:Tensor, inv:Tensor, slots:Tensor
     return leaf.log_prob(xv.index_select(1, inv))[..., 0, 0].T
 
 def _edge_log_weights(self) -> Tensor:
-    "Normalized log-weights `(E,)` of the sum edges (log-softmax of `sum_logits` per parent)."
-    l, parent = self.sum_logits, self.edge_parent
-    m = l.new_full((self.num_nodes,), -math.inf).scatter_reduce(0, parent, l.detach(), 'amax')[parent]
-    z = l.new_zeros(self.num_nodes).index_add(0, parent, (l - m).exp())
-    return l - m - z.log()[parent]
+    "Normalized log-weights `(E,)` of the sum edges: log-softmax of `sum_logits` per parent, one per run of sums with as many children."
+    parts = [self.sum_logits[o:o + n].view(-1, c).log_softmax(1).view(-1) for o, n, c in self._edge_runs]
+    return torch.cat(parts) if len(parts) > 1 else parts[0] if parts else self.sum_logits
 
 def _leaf_values(self, x:Tensor, mpe=False, tables:list=None, groups:list=None) -> Tensor:
     "Log-densities `(M, N)` of the input nodes of `groups` (default all) at `x`, from `tables` (default the leaves' own)."
