@@ -95,8 +95,8 @@ def _pass_down(circuit:GraphCircuit, heads:Tensor, edge:Tensor=None, vals:Tensor
     """Node and edge flows `(B, num_nodes)`, `(B, E)` from head flows `(B, H)`, given edge flows `(B, E)` or
     log-values; without the batch dimension `B`, flows of the whole data set `(num_nodes,)`, `(E,)` from `(H,)`, `(E,)`."""
     c, batch = circuit, heads.shape[:-1]
-    f = heads.new_zeros(c.num_nodes + 1, *batch).index_add_(0, c.roots, heads.T)   # (num_nodes + 1, B): + padding
-    fe = heads.new_zeros(c.num_edges, *batch) if edge is None else edge.T            # (E, B)
+    f = heads.new_zeros(c.num_nodes + 1, *batch).index_add_(0, c.roots, heads.movedim(-1, 0))   # (num_nodes + 1, B): + padding
+    fe = heads.new_zeros(c.num_edges, *batch) if edge is None else edge.movedim(-1, 0)          # (E, B)
     par, ch = c.edge_parent, c.edge_child
     for a, b, prod, _ in reversed(c._levels):
         if prod:                                                               # products pass on their whole flow
@@ -106,7 +106,7 @@ def _pass_down(circuit:GraphCircuit, heads:Tensor, edge:Tensor=None, vals:Tensor
         if edge is None:                                                       # F_m theta_mn p_n / p_m
             fe[e] = (f[par[e]] * (lw[e, None] + vals[ch[e]] - vals[par[e]]).exp()).nan_to_num(0.)
         f.index_add_(0, ch[e], fe[e])
-    return f[:-1].T, fe.T
+    return f[:-1].movedim(0, -1), fe.movedim(0, -1)
 
 def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, em:bool=False):
     "Flows of `x` (with `em`, no node or input flows but the leaf statistics of `_leaf_units`, else `None`) and the objective `(N,)`."
