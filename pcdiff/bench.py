@@ -153,7 +153,7 @@ def _once(fn, device):
     try: return best_time(fn, device, repeats=1, warmup=0)
     except RuntimeError as e: return f'failed: {str(e)[:160]}'
 
-def bench_graph(batch:int=512, device=None, repeats:int=5, latents:int=32, **circuit_kw) -> list:
+def bench_graph(batch:int=512, device=None, repeats:int=10, latents:int=32, **circuit_kw) -> list:
     """Forward, forward+backward, EM-step and flows samples/s and peak memory of dense, graph and HCLT circuits, and
     the ratios of their times; each the best of `repeats` rounds that time every run of every circuit once."""
     device = default_device(device)
