@@ -136,27 +136,43 @@ def _graph_models(device, latents:int, seed:int=0, **circuit_kw) -> dict:
     return {'rat_dense': dense, 'rat_graph': from_circuit(dense).to(device),
             'hclt': hclt(data, latents, Categorical(256), seed=seed, max_bins=8).to(device)}
 
-def _per_s(batch:int, fn, device, repeats:int):
-    "Samples per second of `fn`, or why it failed (e.g. out of memory)."
-    try: return batch / best_time(fn, device, repeats, warmup=1)
+def _graph_runs(c, batch:int, device) -> dict:
+    "The timed runs of circuit `c`: forward, forward+backward, an EM step and the flows of one batch."
+    from pcdiff.flows import EM, flows
+    x, em = _images(c, batch, device), EM(c, stepsize=0.1)
+    def forward():
+        with torch.no_grad(): c.log_prob(x)
+    def step():
+        c.zero_grad(set_to_none=True)
+        c.log_prob(x).mean().backward()
+    def em_step(): em.process_batch(x); em.step()
+    return dict(forward=forward, forward_backward=step, em_step=em_step, flows=lambda: flows(c, x, batch_size=batch))
+
+def _once(fn, device):
+    "Seconds of one call of `fn`, or why it failed (e.g. out of memory)."
+    try: return best_time(fn, device, repeats=1, warmup=0)
     except RuntimeError as e: return f'failed: {str(e)[:160]}'
 
-def bench_graph(batch:int=512, device=None, repeats:int=3, latents:int=32, **circuit_kw) -> list:
-    "Forward, forward+backward, EM-step and flows samples/s and peak memory of dense, graph and HCLT circuits."
-    from pcdiff.flows import EM, flows
+def bench_graph(batch:int=512, device=None, repeats:int=10, latents:int=32, **circuit_kw) -> list:
+    """Forward, forward+backward, EM-step and flows samples/s and peak memory of dense, graph and HCLT circuits, and
+    the ratios of their times; each the best of `repeats` rounds that time every run of every circuit once."""
     device = default_device(device)
+    models = _graph_models(device, latents, **circuit_kw)
+    runs = {name: _graph_runs(c, batch, device) for name, c in models.items()}
+    mem = {name: peak_memory_mib(r['forward_backward'], device) for name, r in runs.items()}
+    best = {}
+    for i in range(repeats + 1):                                  # round 0 warms up; a busy machine slows all alike
+        for name, rs in runs.items():
+            for k, f in rs.items():
+                if isinstance(best.get((name, k)), str): continue           # failed: not run again
+                t = _once(f, device)
+                if isinstance(t, str) or i: best[name, k] = t if isinstance(t, str) else min(best.get((name, k), t), t)
+    ratio = lambda a, b: 'failed' if any(isinstance(best[k], str) for k in (a, b)) else round(best[a] / best[b], 2)
     results = []
-    for name, c in _graph_models(device, latents, **circuit_kw).items():
-        x, em = _images(c, batch, device), EM(c, stepsize=0.1)
-        def forward():
-            with torch.no_grad(): c.log_prob(x)
-        def step():
-            c.zero_grad(set_to_none=True)
-            c.log_prob(x).mean().backward()
-        def em_step(): em.process_batch(x); em.step()
-        mem = peak_memory_mib(step, device)
-        runs = dict(forward=forward, forward_backward=step, em_step=em_step, flows=lambda: flows(c, x, batch_size=batch))
-        speed = {f'{k}_per_s': _per_s(batch, f, device, repeats) for k, f in runs.items()}
-        results.append(report(dict(**_header('graph', device, batch, c), model=name, **speed, step_memory_mib=mem,
-                                   process_peak_mib=process_peak_mib(device))))
+    for name, c in models.items():
+        speed = {f'{k}_per_s': t if isinstance(t, str) else batch / t for (n, k), t in best.items() if n == name}
+        ratios = {f'{k}_vs_forward_backward': ratio((name, k), (name, 'forward_backward')) for k in ('em_step', 'flows')}
+        if name == 'rat_graph': ratios.update({f'{k}_vs_dense': ratio((name, k), ('rat_dense', k)) for k in ('forward', 'forward_backward')})
+        results.append(report(dict(**_header('graph', device, batch, c), model=name, **speed, time_ratios=ratios,
+                                   step_memory_mib=mem[name], process_peak_mib=process_peak_mib(device))))
     return results

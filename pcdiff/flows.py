@@ -15,7 +15,7 @@ from .selection import check_int
 from .leaves import Leaf, ExpFamilyLeaf, Bernoulli, Binomial, Categorical, Gaussian, Joint
 from .layers import LeafRegions
 from .circuit import Circuit
-from .graph import GraphCircuit, _per_slot
+from .graph import GraphCircuit
 from .metrics import select_head
 
 # %% auto #0
@@ -91,57 +91,52 @@ def _dense_flows(circuit:Circuit, x:Tensor, y, per_sample:bool, em:bool=False):
     return Flows(edges, nodes, inputs), stats, obj.detach()
 
 # %% ../nbs/21_flows.ipynb #gr
-def _graph_layers(circuit:GraphCircuit) -> list:
-    "Per layer of a graph circuit (its `config`; a layer's products come first): node ids `[a, b)` and product edges."
-    a, out = circuit.num_inputs, []
-    for layer in circuit.config['layers']:
-        prods, b = layer['products'], a + len(layer['products']) + sum(k for k, _ in layer['sums'])
-        out.append((a, b, torch.tensor([a + i for i, ch in enumerate(prods) for _ in ch], dtype=torch.long),
-                    torch.tensor([c for ch in prods for c in ch], dtype=torch.long)))
-        a = b
-    return out
-
 def _pass_down(circuit:GraphCircuit, heads:Tensor, edge:Tensor=None, vals:Tensor=None, lw:Tensor=None) -> tuple:
-    "Node and edge flows `(B, num_nodes)`, `(B, E)` from head flows `(B, H)`, given edge flows `(B, E)` or log-values."
-    f = heads.new_zeros(circuit.num_nodes, len(heads)).index_add_(0, circuit.roots, heads.T)     # (num_nodes, B)
-    fe = heads.new_zeros(circuit.num_edges, len(heads)) if edge is None else edge.T               # (E, B)
-    par, ch = circuit.edge_parent, circuit.edge_child
-    for a, b, pp, pc in reversed(_graph_layers(circuit)):
-        f.index_add_(0, pc.to(f.device), f[pp.to(f.device)])                  # products pass on their whole flow
-        e = torch.nonzero((par >= a) & (par < b))[:, 0]                        # the edges of the layer's sums
+    """Node and edge flows `(B, num_nodes)`, `(B, E)` from head flows `(B, H)`, given edge flows `(B, E)` or
+    log-values; without the batch dimension `B`, flows of the whole data set `(num_nodes,)`, `(E,)` from `(H,)`, `(E,)`."""
+    c, batch = circuit, heads.shape[:-1]
+    f = heads.new_zeros(c.num_nodes + 1, *batch).index_add_(0, c.roots, heads.movedim(-1, 0))   # (num_nodes + 1, B): + padding
+    fe = heads.new_zeros(c.num_edges, *batch) if edge is None else edge.movedim(-1, 0)          # (E, B)
+    par, ch = c.edge_parent, c.edge_child
+    for a, b, prod, _ in reversed(c._levels):
+        if prod:                                                               # products pass on their whole flow
+            o, P, A = prod
+            f.index_add_(0, c.product_children[o:o + P * A], f[a:a + P].repeat(A, *[1] * len(batch)))
+        e = slice(*torch.searchsorted(par, torch.tensor([a, b], device=par.device)).tolist())   # the layer's sum edges
         if edge is None:                                                       # F_m theta_mn p_n / p_m
             fe[e] = (f[par[e]] * (lw[e, None] + vals[ch[e]] - vals[par[e]]).exp()).nan_to_num(0.)
         f.index_add_(0, ch[e], fe[e])
-    return f.T, fe.T
+    return f[:-1].movedim(0, -1), fe.movedim(0, -1)
 
 def _graph_flows(circuit:GraphCircuit, x:Tensor, y, per_sample:bool, em:bool=False):
-    "Flows of `x` (with `em`, no node flows and the leaf statistics of `_leaf_units`, else `None`) and the objective `(N,)`."
+    "Flows of `x` (with `em`, no node or input flows but the leaf statistics of `_leaf_units`, else `None`) and the objective `(N,)`."
     lw = circuit.edge_log_weights().detach().requires_grad_()               # (E,)
-    lv = circuit.leaf_values(x).detach().requires_grad_()                    # (M, N)
-    vals = circuit.node_values(x, lw, lv)                                    # (num_nodes, N)
-    out = vals[circuit.roots].T                                              # (N, H)
+    tables = circuit._leaf_tables()                                          # per group (M_g, T), or None
+    by_inputs = per_sample or (em and any(t is None for t in tables))       # needs the flows of every input per sample
+    if by_inputs:
+        lv = circuit.leaf_values(x).detach().requires_grad_()                # (M, N)
+        vals = circuit.node_values(x, lw, lv)                                # (num_nodes, N)
+        out, wrt = vals[circuit.roots].T, [lv]                               # (N, H)
+    else:                                                                    # log_prob's pass: heads only
+        tables = [t.detach().requires_grad_() for t in tables] if em else tables
+        out, wrt = circuit._values(x, lw, heads=True, tables=tables).T, tables if em else []
     obj = select_head(out, y)
-    g_lv, heads, g_lw = torch.autograd.grad(obj.sum(), [lv, out, lw])
-    r = g_lv.T                                                               # (N, M)
+    heads, g_lw, *g = torch.autograd.grad(obj.sum(), [out, lw, *wrt])
     if per_sample:
         node, edge = _pass_down(circuit, heads, vals=vals.detach(), lw=lw.detach())
-        f = Flows(edge, node, r)
-    else:
-        edge = g_lw.clamp_min(0)
-        node = edge[:0] if em else _pass_down(circuit, heads.sum(0, keepdim=True), edge[None])[0][0]
-        f = Flows(edge, node, r.sum(0))
-    stats = [_group_stats(circuit, g, leaf, x, g_lv[s]) if isinstance(leaf, ExpFamilyLeaf) and not isinstance(leaf, Categorical)
-             else _leaf_stats(leaf, x[:, v], r[:, s, None, None])
-             for g, (leaf, s, v) in enumerate(_leaf_units(circuit))] if em else None
-    return f, stats, obj.detach()
+        return Flows(edge, node, g[0].T), None, obj.detach()
+    edge = g_lw.clamp_min(0)
+    if not em:
+        node = _pass_down(circuit, heads.sum(0), edge)[0]
+        return Flows(edge, node, node[:circuit.num_inputs]), None, obj.detach()
+    units = _leaf_units(circuit)
+    stats = ([_leaf_stats(leaf, x[:, v], g[0].T[:, s, None, None]) for leaf, s, v in units] if by_inputs else
+             [_table_stats(leaf, t) for (leaf, _, _), t in zip(units, g)])
+    return Flows(edge, edge[:0], edge[:0]), stats, obj.detach()
 
-def _group_stats(circuit:GraphCircuit, g:int, leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
-    "Statistics `(M_g, 1, 1, S+1)` of the exponential-family input group `g` from its flows `r` `(M_g, N)`, one matmul per variable."
-    slots, pos, uv = [getattr(circuit, f'input_{k}_{g}') for k in ('slots', 'slot_pos', 'slot_vars')]
-    z, _ = leaf.stats_with_mask(x.index_select(1, uv))                     # (N, V, S+1)
-    st = torch.matmul(_per_slot(r, slots, pos), z.transpose(0, 1))          # (V, slots, S+1)
-    st = st.reshape(-1, st.shape[-1])
-    return (st if pos is None else st.index_select(0, pos))[:, None, None]
+def _table_stats(leaf:Leaf, t:Tensor) -> Tensor:
+    "Statistics `(M, 1, 1, S+1)` of an input group from the gradient `t` `(M, T)` of its coefficients (`_leaf_table`)."
+    return (torch.cat([t, t.sum(-1, keepdim=True)], -1) if isinstance(leaf, Categorical) else t)[:, None, None]
 
 # %% ../nbs/21_flows.ipynb #fw
 def _batch_flows(circuit, x, y, per_sample, em=False):
@@ -161,7 +156,7 @@ def flows(circuit:Circuit|GraphCircuit, x, y=None, head:int=None, per_sample:boo
     check_int(batch_size, 'batch_size')
     parts = [_batch_flows(circuit, x[i:i + batch_size], None if y is None else y[i:i + batch_size], per_sample)[0]
              for i in range(0, len(x), batch_size)]
-    op = torch.cat if per_sample else (lambda ts: torch.stack(ts).sum(0))
+    op = (lambda ts: ts[0]) if len(parts) == 1 else torch.cat if per_sample else (lambda ts: torch.stack(ts).sum(0))
     return Flows(*(_merge([getattr(p, k) for p in parts], op) for k in ('edge', 'node', 'input')))
 
 # %% ../nbs/21_flows.ipynb #ss
@@ -218,8 +213,8 @@ def _leaf_stats(leaf:Leaf, x:Tensor, r:Tensor) -> Tensor:
 def _inv_softplus(y:Tensor) -> Tensor: return y + torch.log(-torch.expm1(-y))
 
 def _mix(old:Tensor, em:Tensor, ok:Tensor, s:float) -> Tensor:
-    "`(1 - s) old + s em` where `ok`, else `old`."
-    return torch.where(ok, (1 - s) * old + s * em, old)
+    "`(1 - s) old + s em` where `ok`, else `old` (`em` finite): one pass."
+    return torch.lerp(old, em, ok.to(old.dtype) * s)
 
 @torch.no_grad()
 def _update_leaf(leaf:Leaf, st:Tensor, s:float, alpha:float, eps:float):
@@ -233,9 +228,11 @@ def _update_leaf(leaf:Leaf, st:Tensor, s:float, alpha:float, eps:float):
         leaf.mean.copy_(mean)
         return
     ok, total = n + alpha > 1e-12, (n + alpha).clamp_min(1e-30)
-    if isinstance(leaf, Categorical):                                    # alpha / B pseudo-counts per bin
-        p = _mix(leaf.probs, (t + alpha / leaf.num_bins) / total[..., None], ok[..., None], s).clamp(eps, 1)
-        leaf.logits.copy_((p / p.sum(-1, keepdim=True)).log())
+    if isinstance(leaf, Categorical):            # alpha / B pseudo-counts per bin; in place, logits up to a constant
+        w = (ok.to(t.dtype) * s)[..., None]                              # (F, K, R, 1): the step where ok
+        p = leaf.probs.mul_(1 - w).addcmul_(t, w / total[..., None])     # (1 - s) old + s t / total
+        if alpha: p.add_(w * (alpha / leaf.num_bins) / total[..., None])
+        leaf.logits.copy_(p.clamp_(eps, 1).log_())
         return
     trials = leaf.total_count if isinstance(leaf, Binomial) else 1      # Bernoulli, Binomial: alpha / 2 successes
     p = _mix(leaf.probs, (t[..., 0] / trials + alpha / 2) / total, ok, s).clamp(eps, 1 - eps)
@@ -244,7 +241,7 @@ def _update_leaf(leaf:Leaf, st:Tensor, s:float, alpha:float, eps:float):
 def _em_weights(w:Tensor, f_edge:Tensor, f_node:Tensor, k, s:float, alpha:float) -> Tensor:
     "`(1 - s) w + s (F_edge + alpha / K) / (F_node + alpha)`; sums without flow or pseudocount keep `w`."
     total = f_node + alpha
-    return _mix(w, (f_edge + alpha / k) / total.clamp_min(1e-30), total > 1e-12, s)
+    return _mix(w, (f_edge + alpha / k).div_(total.clamp_min(1e-30)), total > 1e-12, s)
 
 # %% ../nbs/21_flows.ipynb #em
 class EM:
@@ -301,13 +298,13 @@ class EM:
         if isinstance(c, Circuit):
             for m, fe in zip((*c.layers, c.root), edge):
                 w = _em_weights(m.logits.softmax(-1), fe, fe.sum(-1, keepdim=True), fe.shape[-1], s, a)
-                m.logits.copy_(w.clamp_min(1e-30).log())
+                m.logits.copy_(w.clamp_min_(1e-30).log_())
         else:
-            (fe,), par = edge, c.edge_parent
-            f_node = fe.new_zeros(c.num_nodes).index_add_(0, par, fe)[par]
-            k = torch.bincount(par, minlength=c.num_nodes)[par]
-            w = _em_weights(c.edge_log_weights().exp(), fe, f_node, k, s, a)
-            c.sum_logits.copy_(w.clamp_min(1e-30).log())
+            (fe,), l = edge, c.sum_logits
+            for o, n, k in c._edge_runs:                                 # sums with k children each: (sums, k)
+                f = fe[o:o + n].view(-1, k)
+                w = _em_weights(l[o:o + n].view(-1, k).softmax(1), f, f.sum(1, keepdim=True), k, s, a)
+                l[o:o + n] = w.clamp_min_(1e-30).log_().view(-1)
         for (leaf, _, _), st in zip(self.units, leaf_stats): _update_leaf(leaf, st, s, a, self.eps)
         self.updates += 1
         self.reset()

@@ -168,6 +168,41 @@ def _outer_pair(ch:list, prod_of:dict, reads:dict):
     L, R = list(dict.fromkeys(kd[0] for kd in kids)), list(dict.fromkeys(kd[1] for kd in kids))
     return (L, R) if [[l, r] for l in L for r in R] == kids else None
 
+def _input_products(config:dict, leaves:list, reads:dict, skip:set) -> dict:
+    """Plan of the depth-1 products (not in `skip`) over input nodes of one exponential-family group (not Categorical),
+    by variable set (a region): buckets `(g, B, k, A, offsets)` of `B` regions of `A` variables with `k` products each,
+    the products' ids, their children (group positions, `(B, k, A)`), the regions' variables (`slot_vars` positions,
+    `(B, A)`) and the input nodes that something else reads."""
+    inputs, M = config['inputs'], sum(len(v) for v in config['inputs'])
+    starts = [sum(len(v) for v in inputs[:g]) for g in range(len(inputs))]
+    group_of = [g for g, v in enumerate(inputs) for _ in v]
+    regions = {}                                                         # (g, variables) -> [(product id, children)]
+    for i, ch in enumerate(config['layers'][0]['products'] if config['layers'] else []):
+        g = group_of[ch[0]]
+        if (M + i in skip or not isinstance(leaves[g], ExpFamilyLeaf) or isinstance(leaves[g], Categorical)
+            or any(group_of[j] != g for j in ch)): continue
+        var = lambda j: inputs[g][j - starts[g]]
+        ch = sorted(ch, key=var)
+        regions.setdefault((g, tuple(map(var, ch))), []).append((M + i, ch))
+    buckets, left = {}, dict(reads)                                      # left: reads by anything but these products
+    for (g, vs), prods in regions.items(): buckets.setdefault((g, len(prods), len(vs)), []).append((vs, prods))
+    plan, ids, nodes, vars_ = [], [], [], []
+    for (g, k, A), regs in buckets.items():
+        slot = {v: s for s, v in enumerate(sorted(set(inputs[g])))}
+        plan.append((g, len(regs), k, A, len(nodes), len(vars_)))
+        for vs, prods in regs:
+            ids += [i for i, _ in prods]
+            nodes += [j - starts[g] for _, ch in prods for j in ch]        # (B, k, A)
+            vars_ += [slot[v] for v in vs]                                 # (B, A)
+            for _, ch in prods:
+                for j in ch: left[j] -= 1
+    rows = [j for j in range(M) if left.get(j, 0) > 0]
+    read = sorted({group_of[j] for j in rows})                           # groups with read rows, their offsets in `lv`
+    offset = {g: sum(len(inputs[h]) for h in read[:i]) for i, g in enumerate(read)}
+    keep = [offset[group_of[j]] + j - starts[group_of[j]] for j in rows]
+    return dict(plan=plan, ids=ids, nodes=nodes, vars=vars_, rows=rows, read=read,
+                keep=None if keep == list(range(sum(len(inputs[g]) for g in read))) else keep)
+
 def _run_start(ids:list) -> int:
     "`ids[0]` if `ids` are consecutive node ids (their rows are a slice of the node buffer), else -1."
     return ids[0] if ids == list(range(ids[0], ids[0] + len(ids))) else -1
@@ -228,6 +263,24 @@ class GraphCircuit(nn.Module):
             self._fused.append(fused)
         self._fused = [(bool(p) and all(i in fused_prods for i in range(a, a + p[1])), f)
                        for (a, _, p, _), f in zip(self._levels, self._fused)]     # (products all fused, fused buckets)
+        self._edge_runs = []                                              # [offset, edges, children]: sums alike
+        for *_, buckets in self._levels:
+            for _, eo, B, k, c, _ in buckets:
+                if self._edge_runs and self._edge_runs[-1][2] == c: self._edge_runs[-1][1] += B * k * c
+                else: self._edge_runs.append([eo, B * k * c, c])
+        live = [(a + (p[1] if skip else 0), n) for (a, n, p, _), (skip, _) in zip(self._levels, self._fused)]
+        self._live = [r for r in live if r[0] < r[1]] + [(self.num_nodes, self.num_nodes + 1)]   # rows log_prob's backward reads
+        ip = _input_products(config, list(self.input_groups), reads, fused_prods)
+        self._input_plan, self._read_groups = ip['plan'], ip['read']
+        first = config['layers'][0]['products'] if config['layers'] else []
+        fast = set(ip['ids'])
+        rest = [i for i in range(len(first)) if self.num_inputs + i not in fast]   # the other depth-1 products
+        A = max([len(first[i]) for i in rest], default=1)
+        rest_ch = [first[i][j] if j < len(first[i]) else self.num_nodes for j in range(A) for i in rest]   # (A, P')
+        for name, t in [('input_rows', ip['rows']), ('input_keep', ip['keep']), ('input_product_ids', ip['ids']),
+                        ('input_product_nodes', ip['nodes']), ('input_product_vars', ip['vars']),
+                        ('rest_product_ids', [self.num_inputs + i for i in rest]), ('rest_product_children', rest_ch)]:
+            self.register_buffer(name, None if t is None else torch.tensor(t, dtype=torch.long), persistent=False)
         if not all(0 <= r < self.num_nodes for r in config['roots']): raise ValueError("config: roots must be node ids")
         for name, t in [('product_children', prod_ch), ('block_children', block_ch), ('edge_parent', parent),
                         ('edge_child', child), ('roots', config['roots']), ('fused_children', fused_ch)]:
@@ -287,43 +340,63 @@ def _per_slot(t:Tensor, slots:Tensor, pos:Tensor) -> Tensor:
     V, S = slots.shape
     return t.reshape(V, S, *t.shape[1:]) if pos is None else torch.cat([t, t.new_zeros(1, *t.shape[1:])])[slots]
 
-def _group_log_prob(leaf:Leaf, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=None) -> Tensor:
-    "Log-densities `(M, N)` of the input nodes of `leaf` `(M, 1, 1)` at the values `xv` `(N, V)` of their `V` variables."
+def _leaf_table(leaf:Leaf) -> Tensor:
+    "The coefficients `(M, T)` in which the log-densities of the input nodes `leaf` `(M, 1, 1)` are linear, or None."
+    if isinstance(leaf, Categorical): return leaf.natural()[:, 0, 0]                    # log-probabilities per bin
+    if isinstance(leaf, ExpFamilyLeaf): return leaf.params_with_mask()[:, 0, 0]         # [natural, -log normalizer]
+    return None
+
+def _group_log_prob(leaf:Leaf, table:Tensor, xv:Tensor, inv:Tensor, slots:Tensor, pos:Tensor=None) -> Tensor:
+    "Log-densities `(M, N)` of the input nodes of `leaf` `(M, 1, 1)` (coefficients `table`) at the values `xv` `(N, V)` of their `V` variables."
     N, (V, S) = len(xv), slots.shape
     per_slot = lambda t: _per_slot(t, slots, pos)                         # (M, ...) -> (V, S, ...)
     def per_node(t): return t.reshape(V * S, N) if pos is None else t.reshape(V * S, N).index_select(0, pos)
     if isinstance(leaf, Categorical):                                     # a gather, not one-hot statistics
-        lp = per_slot(leaf.natural()[:, 0, 0]).gather(2, xv.T.nan_to_num(0.).long()[:, None].expand(V, S, N))
+        lp = per_slot(table).gather(2, xv.T.nan_to_num(0.).long()[:, None].expand(V, S, N))
         return per_node(lp.masked_fill(torch.isnan(xv.T)[:, None], 0.))
     if isinstance(leaf, ExpFamilyLeaf):                                   # statistics once per variable
         z, h = leaf.stats_with_mask(xv)                                   # (N, V, T), (N, V)
         zh = torch.cat([z, h[..., None]], -1).permute(1, 2, 0)            # (V, T+1, N): h with coefficient 1
-        p = leaf.params_with_mask()[:, 0, 0]
-        return per_node(torch.matmul(per_slot(torch.cat([p, p.new_ones(len(p), 1)], 1)), zh))
+        return per_node(torch.matmul(per_slot(torch.cat([table, table.new_ones(len(table), 1)], 1)), zh))
     return leaf.log_prob(xv.index_select(1, inv))[..., 0, 0].T
 
 def _edge_log_weights(self) -> Tensor:
-    "Normalized log-weights `(E,)` of the sum edges (log-softmax of `sum_logits` per parent)."
-    l, parent = self.sum_logits, self.edge_parent
-    m = l.new_full((self.num_nodes,), -math.inf).scatter_reduce(0, parent, l.detach(), 'amax')[parent]
-    z = l.new_zeros(self.num_nodes).index_add(0, parent, (l - m).exp())
-    return l - m - z.log()[parent]
+    "Normalized log-weights `(E,)` of the sum edges: log-softmax of `sum_logits` per parent, one per run of sums with as many children."
+    parts = [self.sum_logits[o:o + n].view(-1, c).log_softmax(1).view(-1) for o, n, c in self._edge_runs]
+    return torch.cat(parts) if len(parts) > 1 else parts[0] if parts else self.sum_logits
 
-def _leaf_values(self, x:Tensor, mpe=False) -> Tensor:
-    lps = []
-    for g, leaf in enumerate(self.input_groups):
+def _leaf_values(self, x:Tensor, mpe=False, tables:list=None, groups:list=None) -> Tensor:
+    "Log-densities `(M, N)` of the input nodes of `groups` (default all) at `x`, from `tables` (default the leaves' own)."
+    tables, lps = self._leaf_tables() if tables is None else tables, []
+    for g in range(len(self.input_groups)) if groups is None else groups:
+        leaf = self.input_groups[g]
         inv, slots, pos, uv = [getattr(self, f'input_{k}_{g}') for k in ('var_index', 'slots', 'slot_pos', 'slot_vars')]
         xv = x.index_select(1, uv)                                        # (N, V)
-        lp = _group_log_prob(leaf, xv, inv, slots, pos)
+        lp = _group_log_prob(leaf, tables[g], xv, inv, slots, pos)
         if mpe: lp = torch.where(torch.isnan(xv.T).index_select(0, inv), leaf.mode_log_prob()[:, 0, 0, None], lp)
         lps.append(lp)
-    return lps[0] if len(lps) == 1 else torch.cat(lps)
+    return lps[0] if len(lps) == 1 else torch.cat(lps) if lps else x.new_zeros(0, len(x))
+
+def _input_product_values(self, x:Tensor, tables:list) -> Tensor:
+    "Log-values `(P_in, N)` of the products in `input_product_ids` at `x`: per region one product `theta @ T(x)` of its `k` products' coefficients `(k, A T)` and its statistics `(A T, N)`, as in `LeafRegions`."
+    out, stats, N = [], {}, len(x)
+    for g, B, k, A, no, vo in self._input_plan:
+        if g not in stats:                                                # statistics once per variable
+            z, h = self.input_groups[g].stats_with_mask(x.index_select(1, getattr(self, f'input_slot_vars_{g}')))
+            stats[g] = z.permute(1, 2, 0).contiguous(), h.T               # (V, T, N), (V, N)
+        (z, h), vi = stats[g], self.input_product_vars[vo:vo + B * A]
+        theta = tables[g].index_select(0, self.input_product_nodes[no:no + B * k * A]).view(B, k, -1)   # (B, k, A T)
+        zb = z.index_select(0, vi).view(B, -1, N)                         # (B, A T, N)
+        out.append(torch.baddbmm(h.index_select(0, vi).view(B, A, N).sum(1, keepdim=True), theta, zb).view(B * k, N))
+    return out[0] if len(out) == 1 else torch.cat(out)
 
 def _checked_leaf_values(self, x) -> Tensor:
     "Log-densities `(num_inputs, N)` of all input nodes at `x` `(N, F)`; NaN entries give 0 (marginalized)."
     return self._leaf_values(self._check_x(x))
 
 GraphCircuit.edge_log_weights, GraphCircuit._leaf_values, GraphCircuit.leaf_values = _edge_log_weights, _leaf_values, _checked_leaf_values
+GraphCircuit._leaf_tables = lambda self: [_leaf_table(leaf) for leaf in self.input_groups]
+GraphCircuit._input_product_values = _input_product_values
 
 # %% ../nbs/19_graph.ipynb #a0c1e026
 def _children(self, t:Tensor, offset:int, n:int, lo:int) -> Tensor:
@@ -364,26 +437,36 @@ def _outer_factors(t:Tensor, Kl:int) -> tuple:
     ml, mr = [u.amax(1, keepdim=True).nan_to_num_(0., 0., 0.) for u in (l, r)]    # 0 where all are -inf
     return _exp_shifted(l - ml), _exp_shifted(r - mr), ml + mr
 
+def _sum_rows(t:Tensor, idx:Tensor, out:Tensor) -> Tensor:
+    "`out` `(P, N)`: the rows `t[idx[j]]` summed over the `A` child positions of `idx` `(A, P)`."
+    if len(idx) == 1: return torch.index_select(t, 0, idx[0], out=out)
+    torch.add(t.index_select(0, idx[0]), t.index_select(0, idx[1]), out=out)
+    for j in range(2, len(idx)): out += t.index_select(0, idx[j])
+    return out
+
 def _pairs(el:Tensor, er:Tensor) -> Tensor: return (el[:, :, None] * er[:, None]).flatten(1, 2)   # (B, K_l*K_r, N)
 
 class _Upward(torch.autograd.Function):
-    "Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`."
+    """Node values `(num_nodes + 1, N)` (or the heads' `(H, N)`) from leaf values `(M, N)` and edge log-weights `(E,)`;
+    with `pv`, the values `(P_in, N)` of the products in `input_product_ids`, `lv` holds only the `input_rows`."""
     @staticmethod
-    def forward(ctx, circuit, lv, lw, mpe, heads):
+    def forward(ctx, circuit, lv, lw, mpe, heads, pv=None):
         N, c, keep = lv.shape[1], circuit, []                     # keep: per level, (exp(v - m), m) per bucket
         fuse = heads and not mpe                          # fused products (read by one block of sums) get no rows
-        buf = lv.new_empty(c.num_nodes + 1, N)
-        buf[:c.num_inputs], buf[-1] = lv, 0.                                # the last row: log 1, padding
-        for level, (skip, fused) in zip(c._levels, c._fused):
+        buf = lv.new_empty(c.num_nodes + 1, N)                    # rows nothing reads are never written
+        if pv is None: buf[:c.num_inputs] = lv
+        else: buf.index_copy_(0, c.input_rows, lv).index_copy_(0, c.input_product_ids, pv)
+        buf[-1] = 0.                                                        # the last row: log 1, padding
+        for d, (level, (skip, fused)) in enumerate(zip(c._levels, c._fused)):
             a, _, prod, _ = level
             keep.append([])
-            if prod and not (fuse and skip):
+            if prod and d == 0 and pv is not None:                          # the other depth-1 products
+                if len(c.rest_product_ids):
+                    idx = c.rest_product_children.view(-1, len(c.rest_product_ids))
+                    buf.index_copy_(0, c.rest_product_ids, _sum_rows(buf, idx, buf.new_empty(idx.shape[1], N)))
+            elif prod and not (fuse and skip):
                 o, P, A = prod
-                idx = c.product_children[o:o + P * A].view(A, P)
-                out = buf[a:a + P]
-                if A == 1: out.copy_(buf.index_select(0, idx[0]))
-                else: torch.add(buf.index_select(0, idx[0]), buf.index_select(0, idx[1]), out=out)
-                for j in range(2, A): out += buf.index_select(0, idx[j])
+                _sum_rows(buf, c.product_children[o:o + P * A].view(A, P), buf[a:a + P])
             for j, (rows, (B, k, n), _, w, (co, _, lo)) in enumerate(c._buckets(level, None, lw)):
                 out = buf[rows].view(B, k, N)
                 if fuse and j in fused:                                     # log(W @ (e_l outer e_r)) + m_l + m_r
@@ -401,7 +484,7 @@ class _Upward(torch.autograd.Function):
                     p = _exp_shifted(v - m)
                     torch.matmul(w.exp(), p, out=out).log_().add_(m)
                     if any(ctx.needs_input_grad): keep[-1].append((p, m))
-        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep, ctx.fuse = c, mpe, heads, keep, fuse
+        ctx.circuit, ctx.mpe, ctx.heads, ctx.keep, ctx.fuse, ctx.inputs = c, mpe, heads, keep, fuse, pv is not None
         ctx.save_for_backward(buf, lw)
         return buf[c.roots] if heads else buf
 
@@ -410,9 +493,16 @@ class _Upward(torch.autograd.Function):
     def backward(ctx, grad):
         c, (buf, lw) = ctx.circuit, ctx.saved_tensors
         N = grad.shape[1]
-        G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad) if ctx.heads else grad.clone()   # all nodes
-        glw = torch.zeros_like(lw)
-        for level, kept, (skip, fused) in zip(reversed(c._levels), reversed(ctx.keep), reversed(c._fused)):
+        if not ctx.heads: G = grad.clone()                                   # all nodes
+        elif ctx.fuse:                                                      # no rows for fused products, unread inputs
+            G = buf.new_empty(len(buf), N)
+            for lo, hi in c._live: G[lo:hi].zero_()
+            if ctx.inputs: G.index_fill_(0, c.input_rows, 0.)
+            else: G[:c.num_inputs].zero_()
+            G.index_add_(0, c.roots, grad)
+        else: G = buf.new_zeros(len(buf), N).index_add_(0, c.roots, grad)
+        glw, gpv = torch.zeros_like(lw), None
+        for d, level, kept, (skip, fused) in zip(range(len(c._levels) - 1, -1, -1), reversed(c._levels), reversed(ctx.keep), reversed(c._fused)):
             for j, (rows, (B, k, n), v, w, (co, eo, lo)) in enumerate(c._buckets(level, buf if ctx.mpe else None, lw)):
                 g, out = G[rows].view(B, k, N), buf[rows].view(B, k, N)
                 if ctx.fuse and j in fused:                                 # straight to the products' children
@@ -438,17 +528,27 @@ class _Upward(torch.autograd.Function):
                 glw[eo:eo + w.numel()] += gw.reshape(-1)
                 c._add_children(G, co, lo, gv.reshape(-1, N))
             a, _, prod, _ = level
-            if prod and not (ctx.fuse and skip):
+            if prod and d == 0 and ctx.inputs:
+                gpv = G.index_select(0, c.input_product_ids)
+                if len(c.rest_product_ids):
+                    g = G.index_select(0, c.rest_product_ids)
+                    for idx in c.rest_product_children.view(-1, len(g)): G.index_add_(0, idx, g)
+            elif prod and not (ctx.fuse and skip):
                 o, P, A = prod
                 g = G[a:a + P].clone()                                      # each child gets the product's gradient
                 for idx in c.product_children[o:o + P * A].view(A, P): G.index_add_(0, idx, g)
-        return None, G[:c.num_inputs], glw, None, None
+        return None, G.index_select(0, c.input_rows) if ctx.inputs else G[:c.num_inputs], glw, None, None, gpv
 
-def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False, heads=False) -> Tensor:
-    "Log-values `(num_nodes + 1, N)` of all nodes and the padding row, or with `heads` those of the heads `(H, N)`."
-    lv = self._leaf_values(x, mpe) if leaf_values is None else leaf_values
+def _values(self, x:Tensor, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False, heads=False, tables:list=None) -> Tensor:
+    """Log-values `(num_nodes + 1, N)` of all nodes and the padding row, or with `heads` those of the heads `(H, N)`;
+    `tables` replace the input groups' coefficients (`_leaf_table`)."""
     lw = self.edge_log_weights() if log_weights is None else log_weights
-    return _Upward.apply(self, lv, lw, mpe, heads)
+    if leaf_values is not None: return _Upward.apply(self, leaf_values, lw, mpe, heads)
+    tables = self._leaf_tables() if tables is None else tables
+    if not (heads and not mpe and self._input_plan): return _Upward.apply(self, self._leaf_values(x, mpe, tables), lw, mpe, heads)
+    lv = self._leaf_values(x, tables=tables, groups=self._read_groups)   # the input rows that something reads
+    lv = lv if self.input_keep is None else lv.index_select(0, self.input_keep)
+    return _Upward.apply(self, lv, lw, mpe, heads, self._input_product_values(x, tables))
 
 def _node_values(self, x, log_weights:Tensor=None, leaf_values:Tensor=None, mpe=False) -> Tensor:
     "Log-values `(num_nodes, N)` of every node at `x` `(N, F)`; `log_weights` `(E,)`, `leaf_values` override the circuit's."
