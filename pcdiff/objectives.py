@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_objectives.ipynb #1838a99e
 from __future__ import annotations
-import math
+import math, inspect
 from pathlib import Path
 
 import torch
@@ -24,9 +24,10 @@ from .train import (Objective, register_objective, get_objective, unwrap, select
                     CKPT_FORMAT, default_structure, leaf_name, load_data, prepare_data, resolve_structure, make_model, train)
 
 # %% auto #0
-__all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init', 'average_grads',
-           'SamplingObjective', 'Adversarial', 'CircuitDiscriminator', 'MMD', 'PAEModel', 'PAE', 'NeuralModel',
-           'neural_baseline', 'GAN', 'MMDGAN', 'VAEObjective', 'build', 'train_objective']
+__all__ = ['ENCODER_LRS', 'DEFAULT_ENCODER_LR', 'MODEL_FORMAT', 'MODEL_KINDS', 'critic_scale', 'load_init',
+           'samples_differentiably', 'average_grads', 'SamplingObjective', 'Adversarial', 'CircuitDiscriminator', 'MMD',
+           'PAEModel', 'PAE', 'NeuralModel', 'neural_baseline', 'GAN', 'MMDGAN', 'VAEObjective', 'build',
+           'train_objective']
 
 # %% ../nbs/12_objectives.ipynb #26c61397
 def _num(v, name, lo=0., strict=True):
@@ -69,7 +70,12 @@ def load_init(model:nn.Module, path) -> nn.Module:
     return model
 
 # %% ../nbs/12_objectives.ipynb #01ed9f4c
-def _is_circuit(model): return isinstance(unwrap(model), Circuit)
+def samples_differentiably(model) -> bool:
+    "Whether `model` has a `sample(n, differentiable=True, tau=..., hard=..., leaf_tau=...)` as `Circuit.sample` does."
+    f = getattr(unwrap(model), 'sample', None)
+    try: inspect.signature(f).bind(1, differentiable=True, tau=1., hard=False, leaf_tau=1.)
+    except (TypeError, ValueError): return False
+    return True
 
 def _rank_world() -> tuple:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
@@ -88,7 +94,7 @@ def _broadcast_buffers(module):
 
 class SamplingObjective(Objective):
     "Base of the objectives that compare samples with data: temperature, likelihood weight, initialization."
-    needs_circuit = True
+    circuit_like = True      # the model samples as a circuit does (`samples_differentiably`)
     def __init__(self, temperature:str='constant', tau:float=1.0, tau0:float=1.0, tau_min:float=None, rate:float=None,
                  tau_lr:float=None, hard:bool=False, leaf_tau:float=1.0, weight:float=1.0, ll_weight:float=0.0,
                  init_from=None):
@@ -112,8 +118,9 @@ class SamplingObjective(Objective):
 
     def setup(self, model, data, device, config):
         m = unwrap(model)
-        if self.needs_circuit and not isinstance(getattr(m, 'circuit', m), Circuit):
-            raise TypeError(f"objective {self.name!r} trains a circuit, got a {type(m).__name__}")
+        if self.circuit_like and not samples_differentiably(m):
+            raise TypeError(f"objective {self.name!r} trains a model with a differentiable sample(n, differentiable=True, "
+                            f"tau=..., hard=..., leaf_tau=...) such as a Circuit or an LVDCircuit, got a {type(m).__name__}")
         if m.num_features != data.num_features:
             raise ValueError(f"the model has {m.num_features} features but the data {data.name!r} has {data.num_features}")
         if self.ll_weight and not hasattr(m, 'log_prob'):
@@ -151,7 +158,7 @@ class SamplingObjective(Objective):
     def draw(self, model, n:int) -> Tensor:
         "`n` samples `(n, F)` in model space that carry gradients."
         m = unwrap(model)
-        if isinstance(m, Circuit):
+        if self.circuit_like:
             return m.sample(n, differentiable=True, tau=self.tau(), hard=self.hard, leaf_tau=self.leaf_tau)
         return m.sample(n)
 
@@ -463,7 +470,7 @@ def neural_baseline(kind:str, cfg:TrainConfig, data:Dataset, latent_dim:int=None
 # %% ../nbs/12_objectives.ipynb #7681c5a2
 class _Baseline:
     "Mix-in: the model is a parameter-matched `NeuralModel` of kind `self.name`."
-    needs_circuit = False
+    circuit_like = False
     def __init__(self, latent_dim:int=None, **kwargs):
         check_int(latent_dim, 'latent_dim', allow_none=True)
         bad = [k for k in ('ll_weight', 'init_from') if kwargs.get(k)]
