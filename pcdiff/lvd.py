@@ -23,7 +23,7 @@ from .metrics import bits_per_dim, log_likelihoods
 from .growing import prune, grow
 from .teacher import (Teacher, TeacherConfig, train_teacher, teacher_elbo_bpd, check_image_shape, to_patches, from_patches,
                       kmeans, nearest)
-from .train import TrainConfig, load_data, seed_everything, setup_device, write_logs, _tqdm, _write_text
+from .train import TrainConfig, load_data, seed_everything, setup_device, write_logs, progress_bar, atomic_write_text
 
 # %% auto #0
 __all__ = ['FORMAT', 'FINETUNE', 'RUN_FORMAT', 'OUTER_FORMAT', 'LVDCircuit', 'head_log_probs', 'em_fit', 'cluster_means',
@@ -199,7 +199,7 @@ def em_fit(circuit:GraphCircuit, x:Tensor, y:Tensor=None, epochs:int=10, batch_s
     "Mini-batch EM on `x` `(N, F)` (labels `y` `(N,)` select the heads), step size annealed linearly; the last epoch's mean log-likelihood."
     N, g = len(x), torch.Generator().manual_seed(seed)
     em = _LocalEM(circuit, StepSize(stepsize[0], stepsize[1], max(1, epochs * math.ceil(N / batch_size)), 'linear'), pseudocount=pseudocount)
-    for e in _tqdm(range(epochs), progress, desc):
+    for e in progress_bar(range(epochs), progress, desc):
         perm, total = torch.randperm(N, generator=g).to(x.device), 0.
         for i in range(0, N, batch_size):
             idx = perm[i:i + batch_size]
@@ -494,7 +494,7 @@ def _finetune(model:LVDCircuit, data:Dataset, cfg:LVDConfig, st:dict, save, prog
         model.load_state_dict(ft['model']); opt.load_state_dict(ft['optimizer']); g.set_state(ft['loader'])
     for epoch in range(ft['epoch'] + 1, cfg.finetune_epochs + 1):
         perm, total = torch.randperm(len(x), generator=g), 0.
-        for i in _tqdm(range(0, len(x), B), progress, f'fine-tuning ({cfg.finetune}) epoch {epoch}/{cfg.finetune_epochs}'):
+        for i in progress_bar(range(0, len(x), B), progress, f'fine-tuning ({cfg.finetune}) epoch {epoch}/{cfg.finetune_epochs}'):
             xb = x[perm[i:i + B]]
             if em: lp = opt.step(xb)
             else:
@@ -547,8 +547,8 @@ def _run(cfg:LVDConfig, data:Dataset, out:Path, st:dict, device, rank:int, world
     seed_everything(cfg.seed)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_text(out / 'lvd.json', json.dumps(asdict(cfg), indent=1))
-        _write_text(out / 'config.json', json.dumps(_train_config(cfg), indent=1))
+        atomic_write_text(out / 'lvd.json', json.dumps(asdict(cfg), indent=1))
+        atomic_write_text(out / 'config.json', json.dumps(_train_config(cfg), indent=1))
     if world > 1: dist.barrier()                                                     # OUT exists before anyone writes to it
     st = st or dict(format=RUN_FORMAT, config=asdict(cfg), done=[], outer=None, patches=None, prior=None, finetune=None, history=[])
     def save():
@@ -583,5 +583,5 @@ def _run(cfg:LVDConfig, data:Dataset, out:Path, st:dict, device, rank:int, world
     if main:
         model.save(out / 'best.pt')
         write_logs([{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in history], out)
-        for f in ('metrics.json', 'result.json'): _write_text(out / f, json.dumps(metrics, indent=1))
+        for f in ('metrics.json', 'result.json'): atomic_write_text(out / f, json.dumps(metrics, indent=1))
     return LVDResult(model, metrics, history, z, centres, teacher, out, cfg)

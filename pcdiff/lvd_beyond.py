@@ -13,7 +13,7 @@ from .data import Dataset
 from .losses import mmd_generator_loss, MMD_SIGMAS
 from .objectives import critic_scale, MMD
 from .metrics import bits_per_dim, log_likelihoods
-from .train import _tqdm, TrainConfig
+from .train import progress_bar, TrainConfig
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'CRITIC_SIGMAS', 'finetune']
@@ -59,7 +59,7 @@ def finetune(model:nn.Module, data:Dataset, objective:str='mmd', epochs:int=5, l
         else: loss_of = _mmd_critic(model, data, tau, hard, leaf_tau, sigmas, seed)
         for epoch in range(1, epochs + 1):
             perm, total = torch.randperm(len(x), generator=order), 0.
-            for i in _tqdm(range(0, len(x), batch_size), progress, f'{objective} epoch {epoch}/{epochs}'):
+            for i in progress_bar(range(0, len(x), batch_size), progress, f'{objective} epoch {epoch}/{epochs}'):
                 loss = loss_of(x[perm[i:i + batch_size]])                                     # batch (B, F)
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 total += float(loss.detach()) * min(batch_size, len(x) - i)

@@ -17,7 +17,7 @@ from .circuit import atomic_save, load_file
 from .data import Dataset, IMAGE_DATASETS
 from .metrics import bits_per_dim
 from .nets import mlp
-from .train import load_data, rng_state, set_rng_state, seed_everything, write_logs, _tqdm, _write_text
+from .train import load_data, rng_state, set_rng_state, seed_everything, write_logs, progress_bar, atomic_write_text
 
 # %% auto #0
 __all__ = ['PRIORS', 'DECODERS', 'TEACHER_FORMAT', 'check_image_shape', 'to_patches', 'from_patches', 'nearest', 'kmeans',
@@ -490,7 +490,7 @@ def train_teacher(cfg:TeacherConfig=None, data:Dataset=None, progress:bool=True)
         epoch, history = state['epoch'], state['history']; loader.set_state(state['loader'])
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        _write_text(out / 'config.json', json.dumps(asdict(cfg), indent=1))
+        atomic_write_text(out / 'config.json', json.dumps(asdict(cfg), indent=1))
     def checkpoint(e):
         teacher.save(out / 'teacher.pt', train=dict(config=asdict(cfg), optimizer=opt.state_dict(), rng=rng_state(),
                                                     loader=loader.get_state(), epoch=e, history=history))
@@ -498,7 +498,7 @@ def train_teacher(cfg:TeacherConfig=None, data:Dataset=None, progress:bool=True)
     for epoch in range(epoch + 1, cfg.epochs + 1):
         t0, perm = time.time(), torch.randperm(N, generator=loader)
         teacher.train()
-        bar = _tqdm(range(0, N, B), progress, f'teacher epoch {epoch}/{cfg.epochs}')
+        bar = progress_bar(range(0, N, B), progress, f'teacher epoch {epoch}/{cfg.epochs}')
         total = recon = restarts = 0.
         for i in bar:
             batch = data.train[perm[i:i + B]]
@@ -518,5 +518,5 @@ def train_teacher(cfg:TeacherConfig=None, data:Dataset=None, progress:bool=True)
     test = {p: teacher_elbo_bpd(teacher, data.test, p) for p in PRIORS}
     if out is not None:
         checkpoint(epoch)                                                       # with the learned prior
-        _write_text(out / 'result.json', json.dumps(dict(test=test, epochs=cfg.epochs), indent=1))
+        atomic_write_text(out / 'result.json', json.dumps(dict(test=test, epochs=cfg.epochs), indent=1))
     return TeacherResult(teacher, history, test, out, cfg)

@@ -27,8 +27,9 @@ __all__ = ['OBJECTIVES', 'LEAF_NAMES', 'SCHEDULES', 'STRUCTURES', 'CKPT_FORMAT',
            'register_objective', 'get_objective', 'Objective', 'LogLikelihood', 'check_device', 'TrainConfig',
            'default_structure', 'default_em', 'load_data', 'leaf_name', 'make_leaf', 'prepare_data',
            'resolve_structure', 'make_model', 'load_circuit', 'setup_device', 'rng_state', 'set_rng_state',
-           'seed_everything', 'read_checkpoint', 'write_logs', 'draw_samples', 'save_samples', 'mean_log_likelihood',
-           'TrainingDiverged', 'TrainResult', 'train', 'grid_search', 'grid_table']
+           'seed_everything', 'read_checkpoint', 'atomic_write_text', 'write_logs', 'draw_samples', 'save_samples',
+           'mean_log_likelihood', 'TrainingDiverged', 'TrainResult', 'train', 'progress_bar', 'grid_search',
+           'grid_table']
 
 # %% ../nbs/09_train.ipynb #6c2843ac
 OBJECTIVES = {}
@@ -296,16 +297,17 @@ def read_checkpoint(path, model:Circuit=None, map_location='cpu') -> dict:
 def _load_model_state(model, ck, path): load_state(model, ck.get('model'), path)
 
 # %% ../nbs/09_train.ipynb #79825647
-def _write_text(path:Path, text:str):
+def atomic_write_text(path:Path, text:str):
+    "Write `text` to `path` through a temporary file, so that `path` is never half-written."
     tmp = path.with_name(f'.{path.name}.tmp')
     tmp.write_text(text); os.replace(tmp, path)
 
 def write_logs(history:list, out:Path):
     "Write `history` (a list of flat dicts) to `out/metrics.jsonl` and `out/metrics.csv`."
-    _write_text(out / 'metrics.jsonl', ''.join(json.dumps(r) + '\n' for r in history))
+    atomic_write_text(out / 'metrics.jsonl', ''.join(json.dumps(r) + '\n' for r in history))
     keys = list(dict.fromkeys(k for r in history for k in r))
     buf = io.StringIO(); w = csv.DictWriter(buf, keys); w.writeheader(); w.writerows(history)
-    _write_text(out / 'metrics.csv', buf.getvalue())
+    atomic_write_text(out / 'metrics.csv', buf.getvalue())
 
 def draw_samples(model:Circuit, n:int, seed:int=0, standardizer=None, max_value=None):
     "`n` samples `(n, F)` of `model` in data scale."
@@ -407,7 +409,7 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit|GraphCircuit=None, o
             epoch, step, best, history = ck['epoch'], ck['step'], ck['best'], ck['history']
         if out is not None and main:
             out.mkdir(parents=True, exist_ok=True)
-            _write_text(out / 'config.json', json.dumps(asdict(cfg), indent=1))
+            atomic_write_text(out / 'config.json', json.dumps(asdict(cfg), indent=1))
         net = model
         if world > 1 and em is None:
             net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -422,7 +424,7 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit|GraphCircuit=None, o
             batches = [perm[i:i + B] for i in range(0, N, B)]
             if world > 1: batches = [b for b in batches if len(b) >= world]
             total, count = 0., 0
-            bar = _tqdm(batches, progress and main, f'epoch {epoch}/{cfg.epochs}')
+            bar = progress_bar(batches, progress and main, f'epoch {epoch}/{cfg.epochs}')
             model.train()
             for bi, gidx in enumerate(bar):
                 idx = gidx[rank::world]
@@ -473,13 +475,14 @@ def train(cfg:TrainConfig, data:Dataset=None, model:Circuit|GraphCircuit=None, o
         tll = mean_log_likelihood(best_model, data.test)
         res = TrainResult(best_model, history, best['epoch'], bpd(best['valid_ll'], F), bpd(tll, F), tll, out, cfg)
         if out is not None and main:
-            _write_text(out / 'result.json', json.dumps(dict(best_epoch=res.best_epoch, valid_bpd=res.valid_bpd,
+            atomic_write_text(out / 'result.json', json.dumps(dict(best_epoch=res.best_epoch, valid_bpd=res.valid_bpd,
                         test_bpd=res.test_bpd, test_ll=tll, epochs=cfg.epochs, num_params=best_model.num_params()), indent=1))
         return res
     finally:
         if own_group: dist.destroy_process_group()
 
-def _tqdm(it, enabled, desc):
+def progress_bar(it, enabled:bool, desc:str):
+    "`it` wrapped in a tqdm progress bar titled `desc` when `enabled`."
     if not enabled: return it
     from tqdm.auto import tqdm
     return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
@@ -514,7 +517,7 @@ def grid_search(cfg:TrainConfig, lrs=PAPER_LRS, batch_sizes=PAPER_BATCH_SIZES, s
                 rows.append(row)
     table = grid_table(rows)
     if verbose: print(table)
-    if cfg.out: _write_text(Path(cfg.out) / 'grid.txt', table + '\n'); _write_text(Path(cfg.out) / 'grid.json', json.dumps(rows))
+    if cfg.out: atomic_write_text(Path(cfg.out) / 'grid.txt', table + '\n'); atomic_write_text(Path(cfg.out) / 'grid.json', json.dumps(rows))
     return rows
 
 def _mean_std(v):
