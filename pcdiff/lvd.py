@@ -18,11 +18,11 @@ from .circuit import atomic_save, load_file, conditional_log_prob, _check_mask
 from .graph import GraphCircuit
 from .hclt import hclt
 from .flows import EM, StepSize, _leaf_units, _leaf_stats
-from .data import Dataset, IMAGE_DATASETS
+from .data import Dataset
 from .metrics import bits_per_dim, log_likelihoods
 from .growing import prune, grow
 from .teacher import (Teacher, TeacherConfig, train_teacher, teacher_elbo_bpd, check_image_shape, to_patches, from_patches,
-                      kmeans, nearest)
+                      kmeans, nearest, check_image_dataset)
 from .train import TrainConfig, load_data, seed_everything, setup_device, write_logs, progress_bar, atomic_write_text
 
 # %% auto #0
@@ -311,8 +311,7 @@ class LVDConfig:
 
     def check(self):
         "Raise a `ValueError` naming the first invalid setting."
-        if self.dataset not in ('digits',) + IMAGE_DATASETS:
-            raise ValueError(f"dataset must be an image dataset, one of {('digits',) + IMAGE_DATASETS}, got {self.dataset!r}")
+        check_image_dataset(self.dataset)
         if self.finetune not in FINETUNE: raise ValueError(f"finetune must be one of {FINETUNE}, got {self.finetune!r}")
         for k in ('patch', 'outer', 'heads', 'latents', 'prior_latents', 'em_epochs', 'em_batch_size', 'batch_size',
                   'teacher_epochs', 'codebook_size'): check_int(getattr(self, k), k)

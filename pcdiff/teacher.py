@@ -21,8 +21,8 @@ from .train import load_data, rng_state, set_rng_state, seed_everything, write_l
 
 # %% auto #0
 __all__ = ['PRIORS', 'DECODERS', 'TEACHER_FORMAT', 'check_image_shape', 'to_patches', 'from_patches', 'nearest', 'kmeans',
-           'check_teacher_args', 'Teacher', 'elbo_terms', 'teacher_elbo_bpd', 'read_teacher_file', 'TeacherConfig',
-           'make_teacher', 'TeacherResult', 'train_teacher']
+           'check_teacher_args', 'Teacher', 'elbo_terms', 'teacher_elbo_bpd', 'read_teacher_file',
+           'check_image_dataset', 'TeacherConfig', 'make_teacher', 'TeacherResult', 'train_teacher']
 
 # %% ../nbs/23_teacher.ipynb #6b0d3600
 def check_image_shape(image_shape, patch:int) -> tuple:
@@ -393,6 +393,11 @@ Teacher.save, Teacher.load = save, load
 # %% ../nbs/23_teacher.ipynb #22450232
 _MODEL_KEYS = ('patch', 'codebook_size', 'embed_dim', 'width', 'context', 'beta', 'decay', 'restart', 'decoder')
 
+def check_image_dataset(dataset:str):
+    "A `ValueError` unless `dataset` names an image dataset (the digits or one read from a root folder)."
+    if dataset not in ('digits',) + IMAGE_DATASETS:
+        raise ValueError(f"dataset must be an image dataset, one of {('digits',) + IMAGE_DATASETS}, got {dataset!r}")
+
 @dataclass
 class TeacherConfig:
     "Settings of a teacher training run (all JSON-able)."
@@ -420,8 +425,7 @@ class TeacherConfig:
 
     def check(self):
         "Raise a `ValueError` naming the first invalid setting."
-        if self.dataset not in ('digits',) + IMAGE_DATASETS:
-            raise ValueError(f"dataset must be an image dataset, one of {('digits',) + IMAGE_DATASETS}, got {self.dataset!r}")
+        check_image_dataset(self.dataset)
         check_teacher_args(*(getattr(self, k) for k in _MODEL_KEYS))
         for k in ('epochs', 'batch_size'): check_int(getattr(self, k), k)
         check_int(self.seed, 'seed', 0); check_int(self.max_items, 'max_items', 1, True)
